@@ -1,0 +1,235 @@
+"""Constructors for calibrated images, spectrum images and CITS grids.
+
+Every public array in atomine is an ``xarray.DataArray`` made here, so the data
+conventions (dims, coordinate units, attrs) hold everywhere.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..errors import InputError
+from .axes import explicit_coord, linear_coord
+from .metadata import jsonable, normalise_metadata
+
+
+class UncalibratedWarning(UserWarning):
+    """Data without a spatial calibration were given pixel units."""
+
+
+# Above this many elements a dask array is not checked for NaN at construction time:
+# the check would read the whole file. Algorithms check the chunks they touch.
+_EAGER_CHECK_LIMIT = 64 * 1024**2
+
+
+def check_values(data, what: str = "data", min_ndim: int = 1, max_ndim: int | None = None) -> None:
+    """Raise InputError for empty, wrongly dimensioned or non-finite numeric data."""
+    shape = tuple(getattr(data, "shape", ()))
+    if len(shape) < min_ndim or (max_ndim is not None and len(shape) > max_ndim):
+        want = f"{min_ndim}" if max_ndim == min_ndim else f"{min_ndim}..{max_ndim or 'n'}"
+        raise InputError(f"{what} must have {want} dimensions, got {len(shape)} (shape {shape})")
+    if any(s == 0 for s in shape):
+        raise InputError(f"{what} is empty (shape {shape})")
+    dtype = np.dtype(getattr(data, "dtype", np.float64))
+    if dtype.kind not in "biufc":
+        raise InputError(f"{what} has non-numeric dtype {dtype}")
+    if dtype.kind in "fc":
+        is_lazy = hasattr(data, "compute") and not isinstance(data, np.ndarray)
+        if is_lazy and int(np.prod(shape)) > _EAGER_CHECK_LIMIT:
+            return
+        finite = np.isfinite(data)
+        n_bad = int((~finite).sum().compute() if is_lazy else (~finite).sum())
+        if n_bad:
+            total = int(np.prod(shape))
+            kind = "all values are" if n_bad == total else f"{n_bad} of {total} values are"
+            raise InputError(f"{what}: {kind} NaN or inf; mask or interpolate them before analysis")
+
+
+def _pixel_sizes(pixel_size) -> tuple[float, float] | None:
+    if pixel_size is None:
+        return None
+    if np.ndim(pixel_size) == 0:
+        return float(pixel_size), float(pixel_size)
+    py, px = pixel_size
+    return float(py), float(px)
+
+
+def _spatial_coords(ny: int, nx: int, pixel_size, origin, units: str, what: str) -> dict[str, xr.Variable]:
+    sizes = _pixel_sizes(pixel_size)
+    if sizes is None:
+        warnings.warn(f"{what} has no spatial calibration; axes are in pixels (units 'px')", UncalibratedWarning, stacklevel=3)
+        sizes, units = (1.0, 1.0), "px"
+    oy, ox = (0.0, 0.0) if origin is None else (float(origin[0]), float(origin[1]))
+    return {
+        "y": linear_coord(ny, sizes[0], oy, units, "y"),
+        "x": linear_coord(nx, sizes[1], ox, units, "x"),
+    }
+
+
+def _attrs(signal: str, units: str, metadata, original_metadata, provenance) -> dict[str, Any]:
+    return {
+        "signal": signal,
+        "units": units,
+        "metadata": normalise_metadata(metadata),
+        "original_metadata": jsonable(original_metadata or {}),
+        "provenance": list(provenance or []),
+    }
+
+
+def image(
+    data,
+    pixel_size: float | Sequence[float] | None = None,
+    *,
+    units: str = "nm",
+    origin: Sequence[float] | None = None,
+    signal: str = "HAADF",
+    value_units: str = "counts",
+    name: str | None = None,
+    metadata: dict | None = None,
+    original_metadata: dict | None = None,
+    provenance: list | None = None,
+) -> xr.DataArray:
+    """A calibrated 2-D image with dims ``("y", "x")``.
+
+    Parameters
+    ----------
+    data : array_like or dask array, shape (ny, nx)
+    pixel_size : float or (float, float), optional
+        Pixel size in ``units`` (y, x). ``None`` gives pixel units and a warning.
+    units : str
+        Length unit of ``pixel_size`` and ``origin`` (normally ``"nm"``).
+    origin : (float, float), optional
+        Physical (y, x) position of pixel (0, 0)'s centre.
+    signal : str
+        HAADF, ADF, ABF, BF, STM, ...
+    """
+    data = data if hasattr(data, "compute") else np.asarray(data)
+    check_values(data, f"{signal} image", 2, 2)
+    coords = _spatial_coords(data.shape[0], data.shape[1], pixel_size, origin, units, f"{signal} image")
+    return xr.DataArray(data, dims=("y", "x"), coords=coords, name=name or signal,
+                        attrs=_attrs(signal, value_units, metadata, original_metadata, provenance))
+
+
+def _cube(data, spectral_dim, spectral_coord, pixel_size, units, origin, signal, value_units, name, metadata, original_metadata, provenance):
+    data = data if hasattr(data, "compute") else np.asarray(data)
+    check_values(data, f"{signal} data", 3, 3)
+    if data.shape[2] != spectral_coord.shape[0]:
+        raise InputError(f"{signal} data have {data.shape[2]} channels but the {spectral_dim} axis has {spectral_coord.shape[0]}")
+    coords = _spatial_coords(data.shape[0], data.shape[1], pixel_size, origin, units, f"{signal} data")
+    coords[spectral_dim] = spectral_coord
+    return xr.DataArray(data, dims=("y", "x", spectral_dim), coords=coords, name=name or signal,
+                        attrs=_attrs(signal, value_units, metadata, original_metadata, provenance))
+
+
+def _axis(values, scale, offset, n, units, dim, long_name):
+    if values is not None:
+        return explicit_coord(values, units, dim, long_name)
+    if scale is None:
+        raise InputError(f"give either the {dim} values or their scale (and offset)")
+    return linear_coord(n, scale, offset or 0.0, units, dim, long_name)
+
+
+def spectrum_image(
+    data,
+    pixel_size: float | Sequence[float] | None = None,
+    *,
+    energy=None,
+    energy_scale: float | None = None,
+    energy_offset: float = 0.0,
+    units: str = "nm",
+    origin: Sequence[float] | None = None,
+    signal: str = "EELS",
+    value_units: str = "counts",
+    name: str | None = None,
+    metadata: dict | None = None,
+    original_metadata: dict | None = None,
+    provenance: list | None = None,
+) -> xr.DataArray:
+    """A spectrum image with dims ``("y", "x", "energy")``; energy in eV (loss for EELS, photon for EDS)."""
+    n = np.shape(data)[-1] if np.ndim(data) else 0
+    e = _axis(energy, energy_scale, energy_offset, n, "eV", "energy", "energy loss" if signal == "EELS" else "energy")
+    return _cube(data, "energy", e, pixel_size, units, origin, signal, value_units, name, metadata, original_metadata, provenance)
+
+
+def cits_grid(
+    data,
+    pixel_size: float | Sequence[float] | None = None,
+    *,
+    bias=None,
+    bias_scale: float | None = None,
+    bias_offset: float = 0.0,
+    units: str = "nm",
+    origin: Sequence[float] | None = None,
+    signal: str = "CITS",
+    value_units: str = "A",
+    name: str | None = None,
+    metadata: dict | None = None,
+    original_metadata: dict | None = None,
+    provenance: list | None = None,
+) -> xr.DataArray:
+    """A CITS grid of I(V) (or dI/dV) curves with dims ``("y", "x", "bias")``; bias is the sample bias in V."""
+    n = np.shape(data)[-1] if np.ndim(data) else 0
+    b = _axis(bias, bias_scale, bias_offset, n, "V", "bias", "sample bias")
+    return _cube(data, "bias", b, pixel_size, units, origin, signal, value_units, name, metadata, original_metadata, provenance)
+
+
+def spectrum(
+    data,
+    *,
+    energy=None,
+    energy_scale: float | None = None,
+    energy_offset: float = 0.0,
+    signal: str = "EELS",
+    value_units: str = "counts",
+    name: str | None = None,
+    metadata: dict | None = None,
+    original_metadata: dict | None = None,
+    provenance: list | None = None,
+) -> xr.DataArray:
+    """A single spectrum with dim ``("energy",)`` in eV."""
+    data = data if hasattr(data, "compute") else np.asarray(data)
+    check_values(data, f"{signal} spectrum", 1, 1)
+    e = _axis(energy, energy_scale, energy_offset, data.shape[0], "eV", "energy", "energy loss" if signal == "EELS" else "energy")
+    if data.shape[0] != e.shape[0]:
+        raise InputError(f"spectrum has {data.shape[0]} channels but the energy axis has {e.shape[0]}")
+    return xr.DataArray(data, dims=("energy",), coords={"energy": e}, name=name or signal,
+                        attrs=_attrs(signal, value_units, metadata, original_metadata, provenance))
+
+
+def generic(
+    data,
+    dims: Sequence[str],
+    coords: dict[str, xr.Variable],
+    *,
+    signal: str = "unknown",
+    value_units: str = "",
+    name: str | None = None,
+    metadata: dict | None = None,
+    original_metadata: dict | None = None,
+    provenance: list | None = None,
+) -> xr.DataArray:
+    """Any other layout (image stacks, line scans, diffraction): dims and validated coords given by the reader."""
+    data = data if hasattr(data, "compute") else np.asarray(data)
+    check_values(data, f"{signal} data", 1)
+    if len(dims) != data.ndim:
+        raise InputError(f"{len(dims)} dims given for {data.ndim}-D data")
+    return xr.DataArray(data, dims=tuple(dims), coords=coords, name=name or signal,
+                        attrs=_attrs(signal, value_units, metadata, original_metadata, provenance))
+
+
+def signal_kind(da: xr.DataArray) -> str:
+    """'image', 'spectrum_image', 'cits', 'spectrum' or 'other' from the dims."""
+    dims = tuple(da.dims)
+    if dims == ("y", "x"):
+        return "image"
+    if dims == ("y", "x", "energy"):
+        return "spectrum_image"
+    if dims == ("y", "x", "bias"):
+        return "cits"
+    if dims == ("energy",):
+        return "spectrum"
+    return "other"
