@@ -24,6 +24,7 @@ from .constructors import (
 from .metadata import METADATA_KEYS, from_json, jsonable, normalise_metadata, to_json
 from .truth import GroundTruth, Simulation
 from .provenance import array_hash, file_hash, step, with_step
+from .stats import value_statistics
 from .units import (
     bias_factor_to_v,
     energy_factor_to_ev,
@@ -39,4 +40,5 @@ __all__ = [
     "linear_coord", "phys_to_px", "px_to_phys", "require_dims", "METADATA_KEYS", "from_json", "jsonable",
     "normalise_metadata", "to_json", "array_hash", "file_hash", "step", "with_step", "bias_factor_to_v",
     "energy_factor_to_ev", "is_length_unit", "length_factor_to_nm", "reciprocal_factor_to_per_nm",
+    "value_statistics",
 ]

@@ -1,0 +1,16 @@
+"""End-to-end workflows composed from the algorithm packages; each result has ``.save(dir)`` and records provenance.
+
+- :func:`run_demo` -- every built-in simulated dataset, every analysis, saved with the ground truth.
+- :func:`write_simulation` -- a simulated dataset and its ground truth side by side.
+- :func:`signals_dataset` -- several signals of one file as one Dataset (one store).
+"""
+
+from .bundle import signals_dataset, unique_names
+from .demo import DatasetRun, DemoResult, run_demo
+from .demo_analyses import DATASET_ANALYSES, AnalysisOutput, DatasetContext
+from .simulated import WrittenSimulation, check_outputs, truth_folder, write_simulation
+
+__all__ = [
+    "AnalysisOutput", "DATASET_ANALYSES", "DatasetContext", "DatasetRun", "DemoResult", "WrittenSimulation",
+    "check_outputs", "run_demo", "signals_dataset", "truth_folder", "unique_names", "write_simulation",
+]

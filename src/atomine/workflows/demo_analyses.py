@@ -1,0 +1,128 @@
+"""Analyses of the demo: each turns one simulated dataset into maps, tables and summary numbers.
+
+An analysis function takes a :class:`DatasetContext` and returns an :class:`AnalysisOutput`
+(or ``None`` when it does not apply). It computes; it never draws. The report layer
+(:mod:`atomine.report.demo_report`) renders each output by the analysis' name, so a
+later analysis joins the demo by appending its function to ``DATASET_ANALYSES`` here and
+its renderer there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..data import Simulation, axis_scale, axis_units, signal_kind, value_statistics
+
+
+@dataclass
+class DatasetContext:
+    """What an analysis sees: the dataset's name, description, seed and simulation."""
+
+    kind: str
+    description: str
+    seed: int
+    simulation: Simulation
+
+
+@dataclass
+class AnalysisOutput:
+    """What one analysis made of one dataset.
+
+    ``maps`` are DataArrays on the dataset's grid (saved in ``result.zarr``), ``tables``
+    DataFrames (saved as Parquet), ``summary`` JSON-able numbers (``summary.json``).
+    ``name`` is the analysis function's name, set by the runner; the report picks its
+    renderer by it.
+    """
+
+    title: str
+    maps: dict[str, xr.DataArray] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+
+
+def overview_map(da: xr.DataArray) -> xr.DataArray | None:
+    """A 2-D (y, x) view of a signal: an image itself, a spectrum image summed over energy, a CITS grid's bias mean."""
+    kind = signal_kind(da)
+    if kind == "image":
+        return da
+    if kind in ("spectrum_image", "cits"):
+        dim = da.dims[2]
+        m = da.sum(dim) if kind == "spectrum_image" else da.mean(dim)
+        how = "summed over energy" if kind == "spectrum_image" else "mean over bias"
+        m.attrs = {"signal": f"{da.attrs.get('signal', da.name)} {how}", "units": da.attrs.get("units", "")}
+        return m.rename(str(da.name))
+    return None
+
+
+def atom_tables(truth) -> dict[str, pd.DataFrame]:
+    """Truth tables that hold positions (``x``, ``y`` columns)."""
+    return {name: t for name, t in truth.tables.items() if isinstance(t, pd.DataFrame) and {"x", "y"} <= set(t.columns)}
+
+
+def on_data_grid(m: xr.DataArray, data: xr.DataArray) -> xr.DataArray:
+    """Give a truth map the data's y/x coordinates when it has the dims but not the coordinates."""
+    for d in ("y", "x"):
+        if d in m.dims and d not in m.coords and d in data.coords and m.sizes[d] == data.sizes[d]:
+            m = m.assign_coords({d: data.coords[d]})
+    return m
+
+
+# A third axis longer than this is spectral (a noiseless cube), not a handful of components.
+MAX_PANELS = 12
+
+
+def is_cube(m: xr.DataArray) -> bool:
+    """A per-pixel stack too long to draw as panels (e.g. noiseless spectra): kept in the truth folder only."""
+    spatial = {"y", "x"} <= set(m.dims)
+    if spatial and m.ndim == 3:
+        return m.sizes[next(d for d in m.dims if d not in ("y", "x"))] > MAX_PANELS
+    return m.ndim > 3 or (spatial and m.ndim > 2)
+
+
+def truth_analysis(ctx: DatasetContext) -> AnalysisOutput:
+    """What the simulator put in: its tables, and its maps on the data's grid (cubes stay in the truth folder)."""
+    truth = ctx.simulation.truth
+    maps = {}
+    for name, m in truth.maps.data_vars.items():
+        m = on_data_grid(m, ctx.simulation.data).rename(str(name))
+        if not is_cube(m):
+            maps[f"truth_{name}"] = m
+    tables = {f"truth_{name}": t for name, t in truth.tables.items()}
+    return AnalysisOutput("Ground truth", maps=maps, tables=tables)
+
+
+def _signal_stats(da: xr.DataArray) -> dict[str, Any]:
+    row: dict[str, Any] = {"signal": str(da.name), "kind": signal_kind(da)}
+    for d in da.dims:
+        if d in da.coords:
+            row[f"{d} step ({axis_units(da, d)})"] = axis_scale(da, d)
+            row[f"{d} span ({axis_units(da, d)})"] = float(abs(axis_scale(da, d)) * da.sizes[d])
+    units = da.attrs.get("units", "")
+    row.update({f"{k} ({units})" if units else k: v for k, v in value_statistics(da).items()})
+    return row
+
+
+def statistics_analysis(ctx: DatasetContext) -> AnalysisOutput:
+    """Field of view, sampling and value statistics of each signal; row counts of the truth tables."""
+    rows = [_signal_stats(da) for da in ctx.simulation.signals()]
+    tables = {"signal_statistics": pd.DataFrame(rows)}
+    summary: dict[str, Any] = {"signals": {r["signal"]: {k: v for k, v in r.items() if k != "signal"} for r in rows}}
+    counts = {}
+    for name, t in atom_tables(ctx.simulation.truth).items():
+        by = [c for c in ("sublattice", "cls") if c in t.columns]
+        counts[name] = {"rows": int(len(t))}
+        if by:
+            sizes = t.groupby(by, dropna=False).size()
+            tables[f"truth_{name}_counts"] = sizes.rename("count").reset_index()
+            counts[name].update({" / ".join(map(str, np.atleast_1d(k))): int(v) for k, v in sizes.items()})
+    summary["truth_counts"] = counts
+    return AnalysisOutput("Statistics", tables=tables, summary=summary)
+
+
+DATASET_ANALYSES = [truth_analysis, statistics_analysis]
