@@ -26,8 +26,13 @@ class UncalibratedWarning(UserWarning):
 _EAGER_CHECK_LIMIT = 64 * 1024**2
 
 
-def check_values(data, what: str = "data", min_ndim: int = 1, max_ndim: int | None = None) -> None:
-    """Raise InputError for empty, wrongly dimensioned or non-finite numeric data."""
+def check_values(data, what: str = "data", min_ndim: int = 1, max_ndim: int | None = None, *,
+                 allow_nan: bool = False) -> None:
+    """Raise InputError for empty, wrongly dimensioned or non-finite numeric data.
+
+    ``allow_nan=True`` is for readers of measurements with unmeasured points (an aborted
+    scan or grid): NaN/inf pass, but data that hold no finite value at all still fail.
+    """
     shape = tuple(getattr(data, "shape", ()))
     if len(shape) < min_ndim or (max_ndim is not None and len(shape) > max_ndim):
         want = f"{min_ndim}" if max_ndim == min_ndim else f"{min_ndim}..{max_ndim or 'n'}"
@@ -43,6 +48,8 @@ def check_values(data, what: str = "data", min_ndim: int = 1, max_ndim: int | No
             return
         finite = np.isfinite(data)
         n_bad = int((~finite).sum().compute() if is_lazy else (~finite).sum())
+        if allow_nan and n_bad < int(np.prod(shape)):
+            return
         if n_bad:
             total = int(np.prod(shape))
             kind = "all values are" if n_bad == total else f"{n_bad} of {total} values are"
@@ -92,6 +99,7 @@ def image(
     metadata: dict | None = None,
     original_metadata: dict | None = None,
     provenance: list | None = None,
+    allow_nan: bool = False,
 ) -> xr.DataArray:
     """A calibrated 2-D image with dims ``("y", "x")``.
 
@@ -106,17 +114,21 @@ def image(
         Physical (y, x) position of pixel (0, 0)'s centre.
     signal : str
         HAADF, ADF, ABF, BF, STM, ...
+    allow_nan : bool
+        Accept NaN for unmeasured pixels (readers of aborted scans); all-NaN data are
+        still an error. Every constructor takes it.
     """
     data = data if hasattr(data, "compute") else np.asarray(data)
-    check_values(data, f"{signal} image", 2, 2)
+    check_values(data, f"{signal} image", 2, 2, allow_nan=allow_nan)
     coords = _spatial_coords(data.shape[0], data.shape[1], pixel_size, origin, units, f"{signal} image")
     return xr.DataArray(data, dims=("y", "x"), coords=coords, name=name or signal,
                         attrs=_attrs(signal, value_units, metadata, original_metadata, provenance))
 
 
-def _cube(data, spectral_dim, spectral_coord, pixel_size, units, origin, signal, value_units, name, metadata, original_metadata, provenance):
+def _cube(data, spectral_dim, spectral_coord, pixel_size, units, origin, signal, value_units, name, metadata,
+          original_metadata, provenance, allow_nan=False):
     data = data if hasattr(data, "compute") else np.asarray(data)
-    check_values(data, f"{signal} data", 3, 3)
+    check_values(data, f"{signal} data", 3, 3, allow_nan=allow_nan)
     if data.shape[2] != spectral_coord.shape[0]:
         raise InputError(f"{signal} data have {data.shape[2]} channels but the {spectral_dim} axis has {spectral_coord.shape[0]}")
     coords = _spatial_coords(data.shape[0], data.shape[1], pixel_size, origin, units, f"{signal} data")
@@ -148,11 +160,13 @@ def spectrum_image(
     metadata: dict | None = None,
     original_metadata: dict | None = None,
     provenance: list | None = None,
+    allow_nan: bool = False,
 ) -> xr.DataArray:
     """A spectrum image with dims ``("y", "x", "energy")``; energy in eV (loss for EELS, photon for EDS)."""
     n = np.shape(data)[-1] if np.ndim(data) else 0
     e = _axis(energy, energy_scale, energy_offset, n, "eV", "energy", "energy loss" if signal == "EELS" else "energy")
-    return _cube(data, "energy", e, pixel_size, units, origin, signal, value_units, name, metadata, original_metadata, provenance)
+    return _cube(data, "energy", e, pixel_size, units, origin, signal, value_units, name, metadata, original_metadata, provenance,
+                 allow_nan)
 
 
 def cits_grid(
@@ -170,11 +184,13 @@ def cits_grid(
     metadata: dict | None = None,
     original_metadata: dict | None = None,
     provenance: list | None = None,
+    allow_nan: bool = False,
 ) -> xr.DataArray:
     """A CITS grid of I(V) (or dI/dV) curves with dims ``("y", "x", "bias")``; bias is the sample bias in V."""
     n = np.shape(data)[-1] if np.ndim(data) else 0
     b = _axis(bias, bias_scale, bias_offset, n, "V", "bias", "sample bias")
-    return _cube(data, "bias", b, pixel_size, units, origin, signal, value_units, name, metadata, original_metadata, provenance)
+    return _cube(data, "bias", b, pixel_size, units, origin, signal, value_units, name, metadata, original_metadata, provenance,
+                 allow_nan)
 
 
 def spectrum(
@@ -189,10 +205,11 @@ def spectrum(
     metadata: dict | None = None,
     original_metadata: dict | None = None,
     provenance: list | None = None,
+    allow_nan: bool = False,
 ) -> xr.DataArray:
     """A single spectrum with dim ``("energy",)`` in eV."""
     data = data if hasattr(data, "compute") else np.asarray(data)
-    check_values(data, f"{signal} spectrum", 1, 1)
+    check_values(data, f"{signal} spectrum", 1, 1, allow_nan=allow_nan)
     e = _axis(energy, energy_scale, energy_offset, data.shape[0], "eV", "energy", "energy loss" if signal == "EELS" else "energy")
     if data.shape[0] != e.shape[0]:
         raise InputError(f"spectrum has {data.shape[0]} channels but the energy axis has {e.shape[0]}")
@@ -211,10 +228,11 @@ def generic(
     metadata: dict | None = None,
     original_metadata: dict | None = None,
     provenance: list | None = None,
+    allow_nan: bool = False,
 ) -> xr.DataArray:
     """Any other layout (image stacks, line scans, diffraction): dims and validated coords given by the reader."""
     data = data if hasattr(data, "compute") else np.asarray(data)
-    check_values(data, f"{signal} data", 1)
+    check_values(data, f"{signal} data", 1, allow_nan=allow_nan)
     if len(dims) != data.ndim:
         raise InputError(f"{len(dims)} dims given for {data.ndim}-D data")
     return xr.DataArray(data, dims=tuple(dims), coords=coords, name=name or signal,
