@@ -45,17 +45,7 @@ def test_simulate_help_and_bare_simulate_list_the_kinds(cli, simulators):
 # ----------------------------------------------------------------------------------------- info
 
 
-@pytest.fixture
-def npy_reader():
-    require("atomine.io.array_files", "the .npy reader")
-
-
-@pytest.fixture
-def store():
-    require("atomine.io.store", "the Zarr/NetCDF store")
-
-
-def test_info_on_uncalibrated_npy_warns_once_and_shows_pixels(cli, tmp_path, npy_reader):
+def test_info_on_uncalibrated_npy_warns_once_and_shows_pixels(cli, tmp_path):
     f = tmp_path / "img.npy"
     np.save(f, np.arange(12 * 16, dtype=np.float32).reshape(12, 16))
     r = cli("info", f)
@@ -84,7 +74,7 @@ def _calibration_rows(stdout: str) -> dict[str, list[str]]:
     return rows
 
 
-def test_info_prints_the_calibration_of_a_calibrated_store(cli, tmp_path, store):
+def test_info_prints_the_calibration_of_a_calibrated_store(cli, tmp_path):
     from atomine.io import save
 
     f = tmp_path / "img.zarr"
@@ -102,7 +92,7 @@ def test_info_prints_the_calibration_of_a_calibrated_store(cli, tmp_path, store)
     assert "mean" not in lazy.stdout  # lazy: the values are not read
 
 
-def test_info_on_a_simulated_file_matches_the_simulator(cli, tmp_path, simulators, store):
+def test_info_on_a_simulated_file_matches_the_simulator(cli, tmp_path, simulators):
     from atomine.data import axis_offset, axis_scale, axis_units
     from atomine.simulate import make
 
@@ -132,7 +122,7 @@ def _assert_same_signal(got: xr.DataArray, want: xr.DataArray):
     assert got.attrs.get("signal") == want.attrs.get("signal")
 
 
-def test_convert_round_trip_keeps_data_and_calibration(cli, tmp_path, store):
+def test_convert_round_trip_keeps_data_and_calibration(cli, tmp_path):
     from atomine.io import load, save
 
     src = tmp_path / "img.zarr"
@@ -152,7 +142,7 @@ def test_convert_round_trip_keeps_data_and_calibration(cli, tmp_path, store):
     assert leftovers == []
 
 
-def test_convert_store_keeps_every_signal_and_single_formats_take_one(cli, tmp_path, store):
+def test_convert_store_keeps_every_signal_and_single_formats_take_one(cli, tmp_path):
     from atomine.io import load_all, save
 
     si = spectrum_image(np.random.default_rng(1).random((6, 8, 30)).astype(np.float32), 0.1,
@@ -170,8 +160,7 @@ def test_convert_store_keeps_every_signal_and_single_formats_take_one(cli, tmp_p
     _assert_same_signal(only, adf)
 
 
-def test_convert_npy_to_tif_and_back(cli, tmp_path, npy_reader):
-    require("atomine.io.export", "the exporter")
+def test_convert_npy_to_tif_and_back(cli, tmp_path):
     require("atomine.io.rsciio_reader", "the TIFF reader")
     data = np.random.default_rng(2).random((16, 20)).astype(np.float32)
     np.save(tmp_path / "a.npy", data)
@@ -186,8 +175,7 @@ def test_convert_npy_to_tif_and_back(cli, tmp_path, npy_reader):
 # ------------------------------------------------------------------------------------- simulate
 
 
-def test_simulate_writes_data_and_truth_equal_to_the_simulator(cli, tmp_path, simulators, store):
-    require("atomine.io.truth_files", "the ground-truth writer")
+def test_simulate_writes_data_and_truth_equal_to_the_simulator(cli, tmp_path, simulators):
     from atomine.io import load_all, load_truth
     from atomine.simulate import make
 
@@ -215,8 +203,7 @@ def test_simulate_writes_data_and_truth_equal_to_the_simulator(cli, tmp_path, si
 # ----------------------------------------------------------------------------------------- demo
 
 
-def test_demo_command_writes_the_result_folder(cli, tmp_path, simulators, store):
-    require("atomine.io.truth_files", "the ground-truth writer")
+def test_demo_command_writes_the_result_folder(cli, tmp_path, simulators):
     kinds = sorted(simulators)[:2]
     out = tmp_path / "demo"
     r = cli("demo", "--out", out, "--seed", "0", *[a for k in kinds for a in ("--kind", k)])
@@ -252,7 +239,7 @@ def test_installed_entry_point_runs(tmp_path):
     assert bad.stdout == ""
 
 
-def test_installed_entry_point_reads_a_file(tmp_path, npy_reader):
+def test_installed_entry_point_reads_a_file(tmp_path):
     f = tmp_path / "img.npy"
     np.save(f, np.ones((6, 9), dtype=np.float32))
     r = subprocess.run([_script(), "info", f], capture_output=True, text=True,

@@ -1,8 +1,7 @@
 """Bad input to every command: exit code 2, one ``error:`` line, no traceback, nothing left behind."""
 
 import numpy as np
-import pytest
-from cli_helpers import assert_user_error, require
+from cli_helpers import assert_user_error
 
 
 def test_missing_file(cli, tmp_path):
@@ -65,12 +64,7 @@ def test_usage_errors_exit_2(cli):
     assert r.exit_code == 2
 
 
-@pytest.fixture
-def npy_reader():
-    require("atomine.io.array_files", "the .npy reader")
-
-
-def test_corrupt_and_truncated_npy(cli, tmp_path, npy_reader):
+def test_corrupt_and_truncated_npy(cli, tmp_path):
     bad = tmp_path / "corrupt.npy"
     bad.write_bytes(b"this is not a numpy file at all" * 4)
     assert_user_error(cli("info", bad), "corrupt.npy")
@@ -83,7 +77,7 @@ def test_corrupt_and_truncated_npy(cli, tmp_path, npy_reader):
     assert not (tmp_path / "out.zarr").exists()
 
 
-def test_nan_filled_npy(cli, tmp_path, npy_reader):
+def test_nan_filled_npy(cli, tmp_path):
     f = tmp_path / "nan.npy"
     np.save(f, np.full((8, 8), np.nan, dtype=np.float32))
     assert_user_error(cli("info", f), "NaN")
@@ -91,7 +85,7 @@ def test_nan_filled_npy(cli, tmp_path, npy_reader):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.npy"]
 
 
-def test_four_dimensional_npy(cli, tmp_path, npy_reader):
+def test_four_dimensional_npy(cli, tmp_path):
     f = tmp_path / "4d.npy"
     np.save(f, np.ones((2, 3, 4, 5), dtype=np.float32))
     assert_user_error(cli("info", f), "dimensions")
@@ -99,8 +93,7 @@ def test_four_dimensional_npy(cli, tmp_path, npy_reader):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["4d.npy"]
 
 
-def test_bad_signal_choice_writes_nothing(cli, tmp_path, npy_reader):
-    require("atomine.io.store", "the Zarr store writer")
+def test_bad_signal_choice_writes_nothing(cli, tmp_path):
     f = tmp_path / "img.npy"
     np.save(f, np.ones((8, 8), dtype=np.float32))
     assert_user_error(cli("convert", f, tmp_path / "out.zarr", "--signal", "5"), "out of range")

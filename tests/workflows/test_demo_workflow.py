@@ -103,13 +103,7 @@ def test_demo_rejects_bad_parameters(local_presets):
         run_demo(presets={"bad": ("returns an array", lambda seed: np.zeros(3))})
 
 
-@pytest.fixture
-def needs_store():
-    pytest.importorskip("atomine.io.store", reason="atomine.io.store (save/read_store) has not landed yet")
-    pytest.importorskip("atomine.io.truth_files", reason="atomine.io.truth_files (save_truth) has not landed yet")
-
-
-def test_demo_save_writes_every_promised_file(demo, tmp_path, needs_store):
+def test_demo_save_writes_every_promised_file(demo, tmp_path):
     from atomine.io import load_all, load_truth
 
     result, _ = demo
@@ -138,7 +132,7 @@ def test_demo_save_writes_every_promised_file(demo, tmp_path, needs_store):
     assert (out / "tables" / "lattice_truth_atoms.parquet").is_file()
 
 
-def test_demo_save_refuses_an_existing_folder(demo, tmp_path, needs_store):
+def test_demo_save_refuses_an_existing_folder(demo, tmp_path):
     result, _ = demo
     target = tmp_path / "demo"
     target.mkdir()
@@ -152,7 +146,7 @@ def test_demo_save_refuses_an_existing_folder(demo, tmp_path, needs_store):
 
 
 @pytest.mark.slow
-def test_full_builtin_demo_reports_every_dataset(tmp_path, needs_store):
+def test_full_builtin_demo_reports_every_dataset(tmp_path):
     try:
         from atomine.simulate import presets
         builtin = presets()

@@ -64,13 +64,7 @@ def test_write_simulation_refuses_before_writing(tmp_path, local_presets):
     assert [p.name for p in tmp_path.iterdir()] == ["x.truth"]
 
 
-@pytest.fixture
-def writers():
-    for module in ("atomine.io.store", "atomine.io.truth_files", "atomine.io.export"):
-        pytest.importorskip(module, reason=f"{module} has not landed yet")
-
-
-def test_write_simulation_round_trips_data_and_truth(tmp_path, local_presets, writers):
+def test_write_simulation_round_trips_data_and_truth(tmp_path, local_presets):
     from atomine.io import load_all, load_truth
 
     sim = local_presets["mixture"][1](2)
@@ -86,7 +80,7 @@ def test_write_simulation_round_trips_data_and_truth(tmp_path, local_presets, wr
     assert single.left_out == ["ADF"]  # a one-signal format cannot hold the simultaneous ADF image
 
 
-def test_failed_truth_leaves_no_data_behind(tmp_path, writers):
+def test_failed_truth_leaves_no_data_behind(tmp_path):
     bad_table = pd.DataFrame({"mixed": [1, "a", 2.5]})  # no Parquet type holds this column
     sim = Simulation(image(np.ones((8, 8), dtype=np.float32), 0.1), GroundTruth("test", {}, {"bad": bad_table}))
     with pytest.raises(Exception):

@@ -2,7 +2,13 @@
 
 ``load_all(path)`` returns every signal in a file; ``load(path, signal=...)`` one of them
 (by name or index; by default the first image, or the first spectral signal when
-``kind="spectral"``).
+``kind="spectral"``). ``save`` writes atomine's own store (``.zarr``/``.nc``, everything
+kept); ``export`` writes one signal in the format its extension names (``.hspy``, ``.tif``,
+``.npy``, ``.npz``, or a store); ``save_truth``/``load_truth`` handle ground-truth folders.
+``atomic_path`` is the temp-then-rename helper every writer uses.
+
+Note: ``atomine.io.export`` is the function; the module it lives in is reached with
+``from atomine.io.export import ...`` or ``importlib.import_module("atomine.io.export")``.
 """
 
 from __future__ import annotations
@@ -14,7 +20,11 @@ import xarray as xr
 
 from ..data import signal_kind
 from ..errors import AtomineError, CorruptFileError, InputError, SignalNotFoundError
+from ._atomic import atomic_path
 from ._registry import READERS, format_of
+from .export import export, writable_formats
+from .store import save_store
+from .truth_files import load_truth, save_truth
 
 _SPECTRAL = ("spectrum_image", "cits")
 
@@ -71,9 +81,10 @@ def load(path: str | os.PathLike, signal: str | int | None = None, *, kind: str 
 
 
 def save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write a DataArray or Dataset to ``.zarr`` (default for other names) or ``.nc``, atomically."""
-    from .store import save_store
+    """Write a DataArray or Dataset to a ``.zarr`` folder or ``.nc`` file, atomically.
 
+    Other extensions raise UnsupportedFormatError; :func:`export` writes the other formats.
+    """
     return save_store(obj, path, overwrite=overwrite)
 
 
@@ -82,4 +93,5 @@ def supported_formats() -> dict[str, str]:
     return {ext: name for ext, (name, _) in READERS.items()}
 
 
-__all__ = ["load", "load_all", "save", "select_signal", "supported_formats", "format_of"]
+__all__ = ["load", "load_all", "save", "select_signal", "supported_formats", "format_of", "export",
+           "writable_formats", "save_truth", "load_truth", "atomic_path"]
