@@ -161,3 +161,13 @@ def test_full_builtin_demo_reports_every_dataset(tmp_path):
     assert all(s.startswith("data:image/png;base64,") for s in re.findall(r'src="([^"]*)"', page))
     ds_names = set(json.loads((out / "provenance.json").read_text())["parameters"]["kinds"])
     assert ds_names == set(builtin)
+
+
+def test_report_drawn_in_worker_processes_equals_the_serial_one(demo):
+    result, _ = demo
+    calls = []
+    serial = render_html("atomine demo", demo_sections(result, workers=1))
+    parallel = render_html("atomine demo", demo_sections(result, workers=2,
+                                                         progress=lambda d, t, m: calls.append((d, t))))
+    assert parallel == serial  # same sections, same order, byte-identical figures
+    assert calls == [(i + 1, len(result.datasets)) for i in range(len(result.datasets))]

@@ -26,7 +26,8 @@ def demo(
     check_outputs([out_dir], overwrite)  # refuse before minutes of work, not after
     with progress_bar("running the demo") as progress:
         result = run_demo(seed, progress, kinds=kind or None)
-        progress(1, 1, f"writing {out_dir}")
-        result.save(out_dir, overwrite=overwrite, report=write_demo_report)
+    with progress_bar(f"drawing the report and writing {out_dir}") as progress:
+        result.save(out_dir, overwrite=overwrite,
+                    report=lambda res, path: write_demo_report(res, path, progress=progress))
     print_info(f"wrote {out_dir} ({len(result.datasets)} datasets, {result.elapsed_s:.1f} s)")
     print_info(f"report: {out_dir / 'report.html'}")

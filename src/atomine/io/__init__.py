@@ -34,7 +34,7 @@ def load_all(path: str | os.PathLike, *, lazy: bool = False) -> list[xr.DataArra
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    if path.is_dir() and path.suffix.lower() not in (".zarr",):
+    if path.is_dir() and path.suffix.lower() not in (".zarr", ".zspy"):  # Zarr stores are folders
         raise InputError(f"{path} is a folder, not a data file")
     name, reader = format_of(path)
     if path.is_file() and path.stat().st_size == 0:

@@ -6,7 +6,9 @@ a renderer of its own is shown by :func:`generic_section` (its tables and 2-D ma
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -125,8 +127,23 @@ Renderer = Callable[[DatasetContext, AnalysisOutput], Section]
 RENDERERS: dict[str, Renderer] = {"truth_analysis": truth_section, "statistics_analysis": statistics_section}
 
 
-def demo_sections(result: DemoResult) -> list[Section]:
-    """An overview section, then one section per dataset: its data, then each analysis' section."""
+def dataset_section(ctx: DatasetContext, outputs: list[AnalysisOutput]) -> Section:
+    """One dataset's section: its data, then each analysis' section (by its renderer)."""
+    parts = [data_section(ctx)]
+    parts += [RENDERERS.get(o.name, generic_section)(ctx, o) for o in outputs]
+    return Section(f"{ctx.kind}: {ctx.description}", parts, anchor=ctx.kind)
+
+
+Progress = Callable[[int, int, str], None]
+
+
+def demo_sections(result: DemoResult, progress: Progress | None = None, workers: int | None = None) -> list[Section]:
+    """An overview section, then one section per dataset: its data, then each analysis' section.
+
+    Rendering the figures is most of the demo's time, so datasets are drawn in ``workers``
+    processes (default: one per CPU, at most one per dataset; 1 draws here). ``progress``
+    is called as ``progress(done, total, message)`` after each dataset.
+    """
     rows = []
     for run in result.datasets:
         da = run.simulation.data
@@ -140,17 +157,30 @@ def demo_sections(result: DemoResult) -> list[Section]:
              "exists so far compared with that truth."),
         Table(pd.DataFrame(rows), caption="datasets"),
     ])
-    per_dataset = []
-    for run in result.datasets:
-        ctx = DatasetContext(run.kind, run.description, result.seed, run.simulation)
-        parts = [data_section(ctx)]
-        parts += [RENDERERS.get(o.name, generic_section)(ctx, o) for o in run.outputs]
-        per_dataset.append(Section(f"{run.kind}: {run.description}", parts, anchor=run.kind))
+    jobs = [(DatasetContext(run.kind, run.description, result.seed, run.simulation), run.outputs)
+            for run in result.datasets]
+    n = len(jobs)
+    workers = min(os.cpu_count() or 1, n) if workers is None else max(1, min(int(workers), n))
+    per_dataset: list[Section] = []
+    if workers <= 1:
+        for i, (ctx, outputs) in enumerate(jobs):
+            per_dataset.append(dataset_section(ctx, outputs))
+            if progress is not None:
+                progress(i + 1, n, f"drew {ctx.kind}")
+    else:
+        # 'spawn': workers start clean (no copied dask/numba thread state from this process).
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(dataset_section, ctx, outputs) for ctx, outputs in jobs]
+            for i, (future, (ctx, _)) in enumerate(zip(futures, jobs)):
+                per_dataset.append(future.result())
+                if progress is not None:
+                    progress(i + 1, n, f"drew {ctx.kind}")
     return [overview, *per_dataset]
 
 
-def write_demo_report(result: DemoResult, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def write_demo_report(result: DemoResult, path: str | os.PathLike, *, overwrite: bool = False,
+                      progress: Progress | None = None, workers: int | None = None) -> Path:
     """Write the demo's self-contained ``report.html`` (figures embedded) to ``path``."""
-    return write_report(path, "atomine demo", demo_sections(result),
+    return write_report(path, "atomine demo", demo_sections(result, progress, workers),
                         subtitle=f"simulated datasets with ground truth, seed {result.seed}",
                         footer=f"atomine {__version__}; provenance in provenance.json", overwrite=overwrite)
