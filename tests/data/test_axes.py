@@ -59,15 +59,12 @@ def test_explicit_coord_rejects_unusable_values(values, match):
         explicit_coord(values, "eV", "energy")
 
 
-@pytest.mark.xfail(strict=True, reason="reported: linear_coord accepts n < 0 or fractional n (silently empty or "
-                                       "truncated) and a non-numeric scale raises bare ValueError/TypeError")
 @pytest.mark.parametrize("n, scale", [(-1, 1.0), (2.5, 1.0), (3, "a"), (3, None)])
 def test_linear_coord_rejects_malformed_arguments(n, scale):
     with pytest.raises(AtomineError):
         linear_coord(n, scale, 0.0, "nm", "x")
 
 
-@pytest.mark.xfail(strict=True, reason="reported: explicit_coord of text raises bare ValueError")
 def test_explicit_coord_rejects_text_clearly():
     with pytest.raises(CalibrationError):
         explicit_coord(["a", "b"], "eV", "energy")
@@ -79,8 +76,6 @@ def test_require_dims(img):
         require_dims(img, ("x", "y"), "input")
 
 
-@pytest.mark.xfail(strict=True, reason="reported: axis_scale/axis_offset/px_to_phys raise a bare KeyError for a "
-                                       "missing dim instead of an InputError naming it")
 def test_axis_helpers_name_a_missing_dim(img):
     s = spectrum(np.ones(3), energy_scale=1.0)
     with pytest.raises(InputError):
@@ -94,3 +89,28 @@ def test_axis_helpers_need_the_dim(img):
             fn(img, "energy")
     bare = xr.DataArray(np.ones((2, 2)), dims=("y", "x"))
     assert not is_calibrated(bare)  # no coordinates: no units: not calibrated
+
+
+def test_uniform_axis_scale_spans_the_whole_axis():
+    from atomine.data import uniform_axis
+
+    # Far from zero, the first step carries the rounding of the large offset (~5e-8 relative here);
+    # (last - first) / (n - 1) does not, so the last coordinate is reproduced.
+    values = 1e6 + np.arange(1000) * 1e-3
+    assert values[1] - values[0] != pytest.approx(1e-3, rel=1e-9)
+    offset, scale = uniform_axis(values)
+    assert offset == 1e6 and scale == pytest.approx(1e-3, rel=1e-10)
+    assert offset + 999 * scale == pytest.approx(values[-1], abs=1e-9)
+    assert uniform_axis([1.0, 2.0, 4.0]) is None and uniform_axis(["a", "b"]) is None and uniform_axis([]) is None
+    assert uniform_axis([5.0]) == (5.0, 1.0)
+
+
+def test_axis_helpers_reject_label_and_coordinate_free_axes():
+    labels = xr.DataArray(np.ones(2), dims=("component",), coords={"component": ["a", "b"]})
+    with pytest.raises(InputError, match="labels"):
+        axis_scale(labels, "component")
+    with pytest.raises(InputError, match="no coordinates"):
+        axis_offset(xr.DataArray(np.ones((2, 2)), dims=("y", "x")), "x")
+    assert linear_coord(3.0, 1.0, 0.0, "nm", "x").shape == (3,)  # a whole float is a count
+    with pytest.raises(CalibrationError, match="offset"):
+        linear_coord(3, 1.0, "a", "nm", "x")

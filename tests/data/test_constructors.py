@@ -82,8 +82,6 @@ def test_image_rejects_unusable_calibration(pixel_size, origin):
         image(np.ones((2, 2)), pixel_size, origin=origin)
 
 
-@pytest.mark.xfail(strict=True, reason="reported: malformed pixel_size/origin raise bare ValueError/IndexError, "
-                                       "not an AtomineError with a clear message")
 @pytest.mark.parametrize("pixel_size, origin", [((0.1, 0.2, 0.3), None), ("abc", None), (0.1, (1.0,))])
 def test_image_rejects_malformed_calibration_clearly(pixel_size, origin):
     with pytest.raises(AtomineError):
@@ -122,7 +120,6 @@ def test_generic_checks_dims_and_values():
         generic(np.array([np.nan]), ("a",), {})
 
 
-@pytest.mark.xfail(strict=True, reason="reported: generic() lets xarray's CoordinateValidationError through")
 def test_generic_rejects_coords_that_do_not_fit_clearly():
     with pytest.raises(AtomineError):
         generic(np.ones((3, 4)), ("a", "b"), {"a": xr.Variable(("a",), [1.0, 2.0])})

@@ -30,13 +30,10 @@ def test_unknown_units_are_calibration_errors(fn, unit):
         fn(unit)
 
 
-@pytest.mark.xfail(strict=True, reason="reported: bias_factor_to_v accepts 'µV' (micro sign) but not 'μV' (Greek mu), "
-                                       "unlike length_factor_to_nm")
 def test_micro_volt_in_both_spellings():
     assert bias_factor_to_v("μV") == 1e-6
 
 
-@pytest.mark.xfail(strict=True, reason="reported: a non-string unit raises AttributeError")
 def test_non_string_units_are_calibration_errors():
     with pytest.raises(CalibrationError):
         length_factor_to_nm(5)
@@ -49,8 +46,21 @@ def test_check_scale():
             check_scale(bad, "x")
 
 
-@pytest.mark.xfail(strict=True, reason="reported: check_scale of text/None raises bare ValueError/TypeError")
 @pytest.mark.parametrize("bad", ["a", None])
 def test_check_scale_rejects_non_numbers_clearly(bad):
     with pytest.raises(AtomineError):
         check_scale(bad, "x")
+
+
+@pytest.mark.parametrize("fn, unit, factor", [(length_factor_to_nm, "μm", 1e3), (length_factor_to_nm, "µm", 1e3),
+                                              (bias_factor_to_v, "μV", 1e-6), (bias_factor_to_v, "uV", 1e-6),
+                                              (length_factor_to_nm, "\u212b", 0.1),  # the Angstrom sign
+                                              (length_factor_to_nm, b"nm", 1.0)])  # bytes from a file header
+def test_every_spelling_of_micro_and_angstrom(fn, unit, factor):
+    assert fn(unit) == factor
+
+
+def test_unknown_length_unit_message_names_the_known_ones():
+    with pytest.raises(CalibrationError, match=r"'furlong'.*nm.*pm"):
+        length_factor_to_nm("furlong")
+    assert not is_length_unit(5) and reciprocal_factor_to_per_nm(None) is None  # non-text: unknown, not a crash

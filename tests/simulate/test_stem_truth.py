@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from atomine.simulate import crystal, defects, regions
+from atomine.simulate import crystal
 from atomine.simulate.stem import PRESETS, simulate_stem
 from atomine.simulate.stem_presets import GRAIN_ROTATIONS_DEG, GRAIN_SEEDS_NM, POLAR_DISPLACEMENT_PM, polar_structure
 

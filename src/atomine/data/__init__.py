@@ -10,6 +10,7 @@ from .axes import (
     phys_to_px,
     px_to_phys,
     require_dims,
+    uniform_axis,
 )
 from .constructors import (
     UncalibratedWarning,
@@ -21,7 +22,7 @@ from .constructors import (
     spectrum,
     spectrum_image,
 )
-from .hyperspy import from_hyperspy, to_hyperspy  # imports hyperspy only when called
+from .hyperspy import from_hyperspy, signal_dict, to_hyperspy  # imports hyperspy only when called
 from .metadata import METADATA_KEYS, from_json, jsonable, normalise_metadata, to_json
 from .truth import GroundTruth, Simulation
 from .provenance import array_hash, file_hash, step, with_step
@@ -41,5 +42,5 @@ __all__ = [
     "linear_coord", "phys_to_px", "px_to_phys", "require_dims", "METADATA_KEYS", "from_json", "jsonable",
     "normalise_metadata", "to_json", "array_hash", "file_hash", "step", "with_step", "bias_factor_to_v",
     "energy_factor_to_ev", "is_length_unit", "length_factor_to_nm", "reciprocal_factor_to_per_nm",
-    "value_statistics", "from_hyperspy", "to_hyperspy",
+    "value_statistics", "from_hyperspy", "to_hyperspy", "signal_dict", "uniform_axis",
 ]

@@ -15,7 +15,12 @@ order, never on the flags:
 - times (s, ms, µs, ns) -> s; angles (rad, mrad) -> mrad;
 - empty, ``<undefined>``, ``[]``, ``px`` -> uncalibrated (pixel indices, units "px");
 - ``channel``, or no units on an axis known to be spectral -> an uncalibrated spectral
-  axis: dim ``energy`` in units ``"channel"``, as atomine's array-file reader does.
+  axis: dim ``energy`` in units ``"channel"``, as atomine's array-file reader does;
+- three axes, two of them the image (lengths, or uncalibrated axes named y/x or
+  height/width): an uncalibrated third axis *before* them is a frame axis
+  (``("frame", "y", "x")``); one *after* them that is unnamed or named like a channel
+  ("sample", "channel", "component", ...) is a spectral axis counted in channels
+  (``("y", "x", "energy")``), following DESIGN.md's (y, x, channel) rule.
 
 Size-1 axes are dropped first (a TIA "point spectrum" is a 1x1024 array), as
 HyperSpy's ``squeeze`` does.
@@ -32,11 +37,12 @@ import xarray as xr
 
 from ..errors import CalibrationError, CorruptFileError
 from .axes import explicit_coord, linear_coord
-from .units import bias_factor_to_v, energy_factor_to_ev, is_length_unit, length_factor_to_nm
+from .units import bias_factor_to_v, energy_factor_to_ev, is_length_unit, length_factor_to_nm, unit_key
 
 _NO_UNITS = {"", "none", "<undefined>", "undefined", "[]", "px", "pixel", "pixels", "t.u.", "a.u.", "au"}
-_TIME_TO_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9}
-_ANGLE_TO_MRAD = {"mrad": 1.0, "rad": 1e3, "µrad": 1e-3, "urad": 1e-3}
+# Keys as :func:`atomine.data.units.unit_key` makes them (micro sign and Greek mu -> "u").
+_TIME_TO_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+_ANGLE_TO_MRAD = {"mrad": 1.0, "rad": 1e3, "urad": 1e-3}
 
 # Layout kinds, in the vocabulary of ``atomine.data.signal_kind`` plus the reader's own.
 IMAGE, SPECTRUM_IMAGE, CITS, SPECTRUM, STACK, GENERIC = "image", "spectrum_image", "cits", "spectrum", "stack", "generic"
@@ -86,7 +92,7 @@ def _reciprocal_factor(key: str) -> float | None:
 def classify(name: str, units) -> tuple[str, str, float]:
     """(role, atomine units, factor from the file's units) for one axis."""
     text = _clean_units(units)
-    key = text.lower().replace(" ", "")
+    key = unit_key(text)
     if key in _NO_UNITS:
         return "none", "px", 1.0
     if key in ("channel", "channels"):  # atomine's own mark of an uncalibrated spectral axis
@@ -156,17 +162,44 @@ def _squeeze(axes: list[Axis]) -> tuple[list[Axis], list[int]]:
     return keep, drop
 
 
+# Names files give the row and column axes of an image (rosettasciio's TIFF reader: "height", "width").
+_ROW_NAMES = {"y", "height", "row", "rows"}
+_COLUMN_NAMES = {"x", "width", "column", "columns", "col", "cols"}
+# Names of a trailing axis that counts channels rather than frames (TIFF "sample": samples per pixel).
+_CHANNEL_NAMES = {"", "none", "<undefined>", "undefined", "c", "s", "channel", "channels", "sample", "samples",
+                  "component", "components", "label", "labels", "band", "bands"}
+
+
 def _spatial_pair(axes: list[Axis]) -> list[Axis] | None:
-    """The two spatial axes (both lengths, or both uncalibrated), in array order."""
+    """The two spatial axes (both lengths, or both uncalibrated), in array order.
+
+    Among uncalibrated axes, two named as rows then columns ("y", "x"; "height", "width")
+    are the pair; without such names the last two are, as in a C-order image stack.
+    """
     lengths = [a for a in axes if a.role == "length"]
     if len(lengths) == 2:
         return lengths
     nones = [a for a in axes if a.role == "none"]
     if not lengths and len(nones) >= 2:
+        rows = [a for a in nones if a.name.lower() in _ROW_NAMES]
+        cols = [a for a in nones if a.name.lower() in _COLUMN_NAMES]
+        if len(rows) == 1 and len(cols) == 1 and rows[0].index < cols[0].index:
+            return [rows[0], cols[0]]
         return nones[-2:]
     if len(lengths) == 1 and len(nones) == 1 and len(axes) == 2:
         return axes  # half-calibrated image: treated as uncalibrated by the caller
     return None
+
+
+def _trailing_channels(third: Axis, pair: list[Axis]) -> bool:
+    """An uncalibrated, unnamed (or channel-named) axis after the image axes counts channels.
+
+    Frames of a stack come first in array order (HyperSpy, TIFF, MRC); an axis stored after
+    (y, x) is per-pixel -- samples, components, labels -- so DESIGN.md's rule for a 3-D
+    uncalibrated array applies: (y, x, channel), spectral axis last.
+    """
+    return (third.role == "none" and third.index > max(a.index for a in pair)
+            and third.name.strip().lower() in _CHANNEL_NAMES)
 
 
 def layout(axes: list[Axis], spectral: int | None = None) -> Layout:
@@ -199,6 +232,8 @@ def layout(axes: list[Axis], spectral: int | None = None) -> Layout:
             return Layout(SPECTRUM_IMAGE, pair + [third], ("y", "x", "energy"), drop)
         if third.role == "bias":
             return Layout(CITS, pair + [third], ("y", "x", "bias"), drop)
+        if _trailing_channels(third, pair):
+            third.role, third.units = "channel", "channel"
         if third.role in ("none", "time"):  # an image series: frames first, images (y, x) last
             return Layout(STACK, [third] + pair, ("frame", "y", "x"), drop)
         if third.role == "channel":  # an uncalibrated spectrum image, as atomine's array files give

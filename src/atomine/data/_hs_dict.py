@@ -59,7 +59,10 @@ def to_dataarray(sig: dict, *, lazy: bool, provenance: list, what: str, spectral
 
 
 def _step(a: ax.Axis) -> float:
-    return a.scale if a.values is None else float(np.mean(np.diff(a.values))) if a.values.size > 1 else 0.0
+    if a.values is None:
+        return a.scale
+    # The mean step, as (last - first) / (n - 1): one rounded step must not decide the spectrum kind.
+    return float((a.values[-1] - a.values[0]) / (a.values.size - 1)) if a.values.size > 1 else 0.0
 
 
 def _plain_data(data, lazy: bool):

@@ -18,6 +18,8 @@ import math
 import re
 from typing import Any
 
+from .units import unit_key
+
 _MISSING = object()
 
 
@@ -121,8 +123,9 @@ def _positive(value, factor: float = 1.0) -> float | None:
 
 # Factors to atomine's units for values that carry a ``<key>_units`` sibling (the MSA reader
 # writes "dwell_time_units": "ms"); HyperSpy's defaults apply when there is none.
-_TO_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-_TO_PA = {"a": 1e12, "ma": 1e9, "ua": 1e6, "µa": 1e6, "na": 1e3, "pa": 1.0}
+# Keys as :func:`atomine.data.units.unit_key` makes them (micro sign and Greek mu -> "u").
+_TO_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+_TO_PA = {"a": 1e12, "ma": 1e9, "ua": 1e6, "na": 1e3, "pa": 1.0}
 _TO_KV = {"kv": 1.0, "v": 1e-3, "mv": 1e3}
 _TO_MRAD = {"mrad": 1.0, "mr": 1.0, "rad": 1e3, "deg": 1e3 * math.pi / 180, "dg": 1e3 * math.pi / 180}
 
@@ -134,7 +137,7 @@ def _scaled(node: dict, key: str, table: dict[str, float], default: float) -> fl
     units = node.get(f"{key}_units")
     if units is None:
         return _positive(node[key], default)
-    factor = table.get(str(units).strip().lower())
+    factor = table.get(unit_key(str(units)))
     return _positive(node[key], factor) if factor is not None else None
 
 

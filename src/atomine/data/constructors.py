@@ -7,12 +7,13 @@ conventions (dims, coordinate units, attrs) hold everywhere.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any, Sequence
 
 import numpy as np
 import xarray as xr
 
-from ..errors import InputError
+from ..errors import CalibrationError, InputError
 from .axes import explicit_coord, linear_coord
 from .metadata import jsonable, normalise_metadata
 
@@ -56,21 +57,29 @@ def check_values(data, what: str = "data", min_ndim: int = 1, max_ndim: int | No
             raise InputError(f"{what}: {kind} NaN or inf; mask or interpolate them before analysis")
 
 
-def _pixel_sizes(pixel_size) -> tuple[float, float] | None:
-    if pixel_size is None:
-        return None
-    if np.ndim(pixel_size) == 0:
-        return float(pixel_size), float(pixel_size)
-    py, px = pixel_size
-    return float(py), float(px)
+def _pair(value, what: str) -> tuple[float, float]:
+    """A scalar (same for y and x) or a (y, x) pair of numbers; CalibrationError for anything else."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CalibrationError(f"{what} is {value!r}, not a number or a (y, x) pair of numbers") from None
+    if arr.ndim == 0:
+        return float(arr), float(arr)
+    if arr.shape != (2,):
+        raise CalibrationError(f"{what} must be one number or a (y, x) pair, got {len(arr.ravel())} values "
+                               f"(shape {arr.shape})")
+    return float(arr[0]), float(arr[1])
 
 
 def _spatial_coords(ny: int, nx: int, pixel_size, origin, units: str, what: str) -> dict[str, xr.Variable]:
-    sizes = _pixel_sizes(pixel_size)
-    if sizes is None:
+    if pixel_size is None:
         warnings.warn(f"{what} has no spatial calibration; axes are in pixels (units 'px')", UncalibratedWarning, stacklevel=3)
         sizes, units = (1.0, 1.0), "px"
-    oy, ox = (0.0, 0.0) if origin is None else (float(origin[0]), float(origin[1]))
+    else:
+        sizes = _pair(pixel_size, f"{what}: pixel_size")
+    if origin is not None and np.ndim(origin) == 0:
+        raise CalibrationError(f"{what}: origin must be a (y, x) pair of numbers, got {origin!r}")
+    oy, ox = (0.0, 0.0) if origin is None else _pair(origin, f"{what}: origin")
     return {
         "y": linear_coord(ny, sizes[0], oy, units, "y"),
         "x": linear_coord(nx, sizes[1], ox, units, "x"),
@@ -220,7 +229,7 @@ def spectrum(
 def generic(
     data,
     dims: Sequence[str],
-    coords: dict[str, xr.Variable],
+    coords: Mapping[str, xr.Variable] | None,
     *,
     signal: str = "unknown",
     value_units: str = "",
@@ -233,10 +242,23 @@ def generic(
     """Any other layout (image stacks, line scans, diffraction): dims and validated coords given by the reader."""
     data = data if hasattr(data, "compute") else np.asarray(data)
     check_values(data, f"{signal} data", 1, allow_nan=allow_nan)
+    if isinstance(dims, str) or not all(isinstance(d, str) for d in dims):
+        raise InputError(f"dims must be a sequence of names, one per axis, got {dims!r}")
+    if coords is None:
+        coords = {}
+    if not isinstance(coords, Mapping):
+        raise InputError(f"coords must be a dict of dim -> coordinate, got {type(coords).__name__}")
     if len(dims) != data.ndim:
         raise InputError(f"{len(dims)} dims given for {data.ndim}-D data")
-    return xr.DataArray(data, dims=tuple(dims), coords=coords, name=name or signal,
-                        attrs=_attrs(signal, value_units, metadata, original_metadata, provenance))
+    try:
+        return xr.DataArray(data, dims=tuple(dims), coords=coords, name=name or signal,
+                            attrs=_attrs(signal, value_units, metadata, original_metadata, provenance))
+    except (ValueError, TypeError, KeyError) as exc:  # xarray's CoordinateValidationError is a ValueError
+        if isinstance(exc, InputError):
+            raise
+        sizes = dict(zip(dims, data.shape))
+        raise InputError(f"{signal} data: the coordinates do not fit dims {sizes} ({' '.join(str(exc).split())}); "
+                         "give one coordinate per dim with that dim's length") from None
 
 
 def signal_kind(da: xr.DataArray) -> str:

@@ -9,9 +9,12 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from ..errors import InputError
 
 # The normalised keys, their meaning and units. Absent values are simply left out.
 METADATA_KEYS: dict[str, str] = {
@@ -41,6 +44,8 @@ def jsonable(obj: Any, _depth: int = 0) -> Any:
         return str(obj)
     if obj is None or isinstance(obj, (bool, str)):
         return obj
+    if isinstance(obj, np.bool_):  # not an np.integer: without this it would become the text "True"
+        return bool(obj)
     if isinstance(obj, (int, np.integer)):
         return int(obj)
     if isinstance(obj, (float, np.floating)):
@@ -64,14 +69,38 @@ def jsonable(obj: Any, _depth: int = 0) -> Any:
     return str(obj)
 
 
-def normalise_metadata(values: dict[str, Any] | None) -> dict[str, Any]:
-    """Keep the known keys with JSON-safe values; drop Nones and unknown keys go under ``extra``."""
+def normalise_metadata(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Keep the known keys with JSON-safe values; unknown keys go under ``extra``; empty values are dropped.
+
+    Idempotent: already-normalised metadata come back equal (their ``extra`` entries are
+    merged into the new ``extra``, not nested inside it), so a reader or a constructor may
+    normalise again whatever it is given.
+
+    Parameters
+    ----------
+    values : mapping or None
+        Metadata keyed as :data:`METADATA_KEYS` (values in the units the key names);
+        None gives ``{}``. NaN/inf numbers count as absent.
+
+    Raises
+    ------
+    InputError
+        ``values`` is not a mapping.
+    """
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping) and not hasattr(values, "items"):
+        raise InputError(f"metadata must be a dict of key -> value, got {type(values).__name__}; "
+                         f"known keys are {', '.join(METADATA_KEYS)}")
     out: dict[str, Any] = {}
     extra: dict[str, Any] = {}
-    for key, value in (values or {}).items():
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    for key, value in values.items():
+        key = str(key)
+        if _absent(value):
             continue
-        if key in METADATA_KEYS:
+        if key == "extra" and isinstance(value, Mapping):  # a previous normalisation's extras
+            extra.update({str(k): jsonable(v) for k, v in value.items() if not _absent(v)})
+        elif key in METADATA_KEYS:
             out[key] = jsonable(value)
         else:
             extra[key] = jsonable(value)
@@ -80,6 +109,15 @@ def normalise_metadata(values: dict[str, Any] | None) -> dict[str, Any]:
     if extra:
         out["extra"] = extra
     return out
+
+
+def _absent(value: Any) -> bool:
+    """None and non-finite numbers (numpy's included) mean "not recorded"."""
+    if value is None:
+        return True
+    if isinstance(value, (float, np.floating)):
+        return not math.isfinite(float(value))
+    return False
 
 
 def to_json(obj: Any) -> str:

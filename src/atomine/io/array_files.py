@@ -155,9 +155,12 @@ def _calibrated_signal(archive, path: Path, lazy: bool) -> xr.DataArray:
         else:  # labels (e.g. component names) are kept as they are
             coords[d] = xr.Variable((d,), values, a)
     name = meta.get("name")
-    da = _construct(data, dims, coords, path, name or "data", lazy, attrs.get("signal", "unknown"))
-    # The stored attrs are already normalised; re-normalising would nest metadata["extra"].
-    da.attrs = attrs
+    signal = str(attrs.get("signal") or "unknown")
+    da = _construct(data, dims, coords, path, name or "data", lazy, signal, value_units=str(attrs.get("units") or ""),
+                    metadata=attrs.get("metadata"), original_metadata=attrs.get("original_metadata"),
+                    provenance=attrs.get("provenance"))
+    # Attrs beyond the constructors' five (added by analyses) are kept as stored.
+    da.attrs.update({k: v for k, v in attrs.items() if k not in da.attrs})
     spatial = [d for d in ("y", "x") if d in coords and coords[d].attrs.get("units") in ("px", "")]
     if spatial:
         warnings.warn(f"{path.name} has no spatial calibration; axes {', '.join(spatial)} are in pixels (units 'px')",
@@ -194,8 +197,11 @@ def _bare_signal(data: np.ndarray, path: Path, key: str, lazy: bool) -> xr.DataA
     return _construct(data, list(dims), coords, path, key, lazy, "unknown", what)
 
 
-def _construct(data, dims, coords, path: Path, name: str, lazy: bool, signal: str, what: str | None = None):
-    """The constructors' checks (emptiness, dtype, NaN/inf) with the file named in the message."""
+def _construct(data, dims, coords, path: Path, name: str, lazy: bool, signal: str, what: str | None = None, **attrs):
+    """The constructors' checks (emptiness, dtype, NaN/inf) with the file named in the message.
+
+    ``attrs`` (value_units, metadata, original_metadata, provenance) go to the constructor.
+    """
     if lazy:
         import dask.array as da_
 
@@ -203,7 +209,7 @@ def _construct(data, dims, coords, path: Path, name: str, lazy: bool, signal: st
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UncalibratedWarning)  # this module words its own warning
-            return generic(data, dims, coords, signal=signal, name=name)
+            return generic(data, dims, coords, signal=signal, name=name, **attrs)
     except InputError as exc:
         # The constructor names the signal kind ("unknown data"); here the file is the better name.
         message = str(exc).replace(f"{signal} data: ", "", 1).replace(f"{signal} data", "the array", 1)

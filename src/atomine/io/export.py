@@ -6,9 +6,10 @@ extension      what is written
 ``.zarr``      atomine's store (:func:`atomine.io.store.save_store`): everything kept
 ``.nc``        the same store as NetCDF-4 (h5netcdf)
 ``.hspy``      HyperSpy HDF5 through rosettasciio's writer (HyperSpy itself not needed):
-               the axes, metadata tree and signal split of :func:`atomine.data.to_hyperspy`
-               (non-linear axes as explicit values, label axes as indices); atomine's
-               attrs kept whole in ``original_metadata.atomine_attrs``
+               :func:`atomine.data.hyperspy.signal_dict`, the dict behind
+               :func:`atomine.data.to_hyperspy` (non-linear axes as explicit values, label
+               axes as indices); atomine's attrs kept whole in
+               ``original_metadata.atomine_attrs``, restored when atomine reads the file
 ``.zspy``      HyperSpy Zarr through rosettasciio (its writer needs zarr-python 2)
 ``.tif``       a 2-D image through rosettasciio's TIFF writer (tifffile): the scale in the
 ``.tiff``      resolution tags and ImageJ description, offsets and units in the
@@ -34,6 +35,8 @@ from typing import Any, Callable
 import numpy as np
 import xarray as xr
 
+from ..data import uniform_axis
+from ..data.hyperspy import signal_dict  # the HyperSpy dict, built without HyperSpy
 from ..data.metadata import jsonable
 from ..errors import AtomineError, InputError, MissingDependencyError, UnsupportedFormatError
 from ._atomic import atomic_path
@@ -58,76 +61,22 @@ def _units(da: xr.DataArray, dim: str) -> str:
     return str(da.coords[dim].attrs.get("units", "")) if dim in da.coords else ""
 
 
-def _linear(values: np.ndarray) -> tuple[float, float] | None:
-    """(offset, scale) when ``values`` are evenly spaced numbers, else None."""
-    if values.dtype.kind not in "iuf":
-        return None
-    v = values.astype(np.float64)
-    if v.size < 2:
-        return (float(v[0]) if v.size else 0.0), 1.0
-    scale = (v[-1] - v[0]) / (v.size - 1)
-    if scale == 0 or not np.allclose(v, v[0] + np.arange(v.size) * scale, rtol=0, atol=1e-6 * abs(scale)):
-        return None
-    return float(v[0]), float(scale)
-
-
 def _linear_axes(da: xr.DataArray) -> list[dict[str, Any]]:
     """Scale/offset axes for formats that hold only a linear calibration (TIFF); refuses anything else.
 
-    The scale is (last - first) / (n - 1), not the first step: rosettasciio stores it as an integer
-    ratio in the TIFF resolution tags, where the first step's rounding error would show.
+    The scale is (last - first) / (n - 1), not the first step (:func:`atomine.data.uniform_axis`):
+    rosettasciio stores it as an integer ratio in the TIFF resolution tags, where the first step's
+    rounding error would show.
     """
     axes = []
     for dim in da.dims:
-        linear = _linear(_coord_values(da, str(dim)))
+        linear = uniform_axis(_coord_values(da, str(dim)))
         if linear is None:
             raise InputError(f"the {dim} axis is not evenly spaced numbers; this format holds only a linear "
                              "calibration -- export .zarr, .nc, .hspy or .npz instead")
         axes.append({"name": str(dim), "units": _units(da, str(dim)) or None, "navigate": False,
                      "size": int(da.sizes[dim]), "offset": linear[0], "scale": linear[1]})
     return axes
-
-
-# ------------------------------------------------------------------------------------ HyperSpy dict
-
-
-def _safe_keys(tree: Any) -> Any:
-    """HDF5/Zarr group names cannot contain '/'; keys are made safe, values kept."""
-    if isinstance(tree, dict):
-        return {str(k).replace("/", "-") or "_": _safe_keys(v) for k, v in tree.items()}
-    if isinstance(tree, list):
-        return [_safe_keys(v) for v in tree]
-    return tree
-
-
-def signal_dict(da: xr.DataArray, data=None) -> dict[str, Any]:
-    """The rosettasciio signal dictionary of ``da``: data, axes, metadata, original_metadata.
-
-    Axes, the signal/navigation split and the HyperSpy metadata tree follow
-    :func:`atomine.data.to_hyperspy` (no HyperSpy needed here); atomine's attrs are kept
-    whole in ``original_metadata["atomine_attrs"]``, where :func:`atomine.data.from_hyperspy`
-    finds them.
-    """
-    # Imported here: a change in that module can only affect the HyperSpy formats, not atomine.io.
-    from ..data.hyperspy import _STASH, _axis_dict, _hyperspy_metadata, _signal_dims
-
-    n_signal = _signal_dims(tuple(str(d) for d in da.dims))
-    axes = [_axis_dict(da, str(d), i < da.ndim - n_signal) for i, d in enumerate(da.dims)]
-    original = dict(_safe_keys(jsonable(da.attrs.get("original_metadata") or {})))
-    original[_STASH] = jsonable({"name": None if da.name is None else str(da.name), "signal": da.attrs.get("signal"),
-                                 "units": da.attrs.get("units"), "metadata": da.attrs.get("metadata") or {},
-                                 "provenance": da.attrs.get("provenance") or []})
-    return {
-        "data": da.data if data is None else data,
-        "axes": axes,
-        "metadata": _hyperspy_metadata(da),
-        "original_metadata": original,
-        "attributes": {"_lazy": hasattr(da.data, "dask")},
-        "tmp_parameters": {},
-        "learning_results": {},
-        "models": {},
-        "package_info": {},
-    }
 
 
 def _rsciio(module: str):

@@ -13,7 +13,12 @@ DataArray made by the ``atomine.data`` constructors:
 - ``attrs["metadata"]`` normalised (beam energy kV, angles mrad, probe current
   pA, dwell time s, detector, elements, date, instrument, ...);
 - ``attrs["original_metadata"]`` everything the file said, made JSON-safe;
-- one provenance step with the file's SHA-256.
+- one provenance step with the file's SHA-256;
+- a ``.hspy``/``.zspy`` file written by :func:`atomine.io.export` (or HyperSpy after
+  :func:`atomine.data.to_hyperspy`) holds atomine's attrs in
+  ``original_metadata.atomine_attrs``: signal, value units, name, metadata and
+  provenance are restored from there (the load step appended; metadata edited in
+  HyperSpy since win, see :func:`atomine.data.hyperspy.restore_attrs`).
 
 Names are short labels unique within the file: the signal label, then
 ``_1``, ``_2``... for repeats ("HAADF", "EDS", "EDS_1").
@@ -31,6 +36,7 @@ import xarray as xr
 
 from ..data import file_hash, step
 from ..data._hs_dict import to_dataarray
+from ..data.hyperspy import restore_attrs, stashed_attrs
 from ..errors import AtomineError, CorruptFileError, InputError, MissingDependencyError, UnsupportedFormatError
 
 # Extension -> (rosettasciio plugin module, format name, passes ``lazy`` through).
@@ -98,10 +104,14 @@ def read_rsciio(path: str, lazy: bool) -> list[xr.DataArray]:
     for i, sig in enumerate(signals):
         _check_data(sig, path, fmt, i)
         prov = [step("load", dict(params, signal_index=i), digest)]
+        # A file atomine exported carries atomine's attrs whole; they come back, not in original_metadata.
+        original, stash = stashed_attrs(sig.get("original_metadata"))
+        sig = {**sig, "original_metadata": original}
         da = to_dataarray(sig, lazy=lazy, provenance=prov, what=f"{path}: signal {i}",
                           spectral=_spectral_axis(sig, plugin))
         if da is None:
             continue
+        da = restore_attrs(da, stash, original)
         base = str(da.name)
         n = used.get(base, 0)
         used[base] = n + 1
