@@ -32,7 +32,8 @@ def check_values(data, what: str = "data", min_ndim: int = 1, max_ndim: int | No
     """Raise InputError for empty, wrongly dimensioned or non-finite numeric data.
 
     ``allow_nan=True`` is for readers of measurements with unmeasured points (an aborted
-    scan or grid): NaN/inf pass, but data that hold no finite value at all still fail.
+    scan or grid): NaN/inf pass, but data that hold no finite value at all still fail (for
+    lazy data this is left to the reader, so that opening a file does not read it).
     """
     shape = tuple(getattr(data, "shape", ()))
     if len(shape) < min_ndim or (max_ndim is not None and len(shape) > max_ndim):
@@ -45,7 +46,9 @@ def check_values(data, what: str = "data", min_ndim: int = 1, max_ndim: int | No
         raise InputError(f"{what} has non-numeric dtype {dtype}")
     if dtype.kind in "fc":
         is_lazy = hasattr(data, "compute") and not isinstance(data, np.ndarray)
-        if is_lazy and int(np.prod(shape)) > _EAGER_CHECK_LIMIT:
+        if is_lazy and (allow_nan or int(np.prod(shape)) > _EAGER_CHECK_LIMIT):
+            # Scanning would read the whole file at open; a reader passing allow_nan has
+            # already checked that something was measured.
             return
         finite = np.isfinite(data)
         n_bad = int((~finite).sum().compute() if is_lazy else (~finite).sum())

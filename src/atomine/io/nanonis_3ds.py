@@ -45,18 +45,22 @@ import numpy as np
 from ..data import bias_factor_to_v, cits_grid, explicit_coord, generic, image, linear_coord
 from ..errors import CalibrationError, CorruptFileError
 from ._nanonis_header import (
+    ContentHash,
     IncompleteDataWarning,
     NanonisWarning,
     decode,
     frame_axes,
     iso_datetime,
+    lazy_native,
     load_step,
     memmap_token,
     name_and_unit,
+    read_file,
     read_head,
     safe_name,
     to_float,
     to_int,
+    to_native,
     unique_names,
     value_scale,
 )
@@ -98,7 +102,13 @@ def read_3ds(path: str, lazy: bool = False) -> list:
             f"({n_total} points of {plen * 4} bytes), found {max(found, 0)}"
             f"{', which ends inside a point' if found > 0 else ''}; re-copy the file from the instrument PC")
     n_present = min(n_total, found // (plen * 4))
-    mm = np.memmap(path, dtype=">f4", mode="r", offset=data_start, shape=(n_present, plen))
+    if lazy:
+        digest = ContentHash(path=path)
+        mm = np.memmap(path, dtype=">f4", mode="r", offset=data_start, shape=(n_present, plen))
+    else:
+        raw = read_file(path)
+        digest = ContentHash(raw)  # hashes the bytes just read, alongside the decoding below
+        mm = np.frombuffer(raw, dtype=">f4", count=n_present * plen, offset=data_start).reshape(n_present, plen)
 
     params = np.full((n_total, npar), np.nan)
     params[:n_present] = mm[:, :npar]
@@ -122,20 +132,15 @@ def read_3ds(path: str, lazy: bool = False) -> list:
         pixel_size, origin = None, None
     meta = _metadata(hdr, lay, orient, int(incomplete.sum()))
     original = {"header": hdr, "parameters": _param_summary(params, lay["param_names"])}
-    prov = [load_step(path, "Nanonis 3ds", lazy)]
-    raw = _Block(path, data_start, n_present, lay, lazy, None if lazy else mm)
+    block = _Block(path, data_start, lay, mm, lazy)
 
     out = []
     names = unique_names([safe_name(name) for _, name, _ in lay["channels"]])
     for c, ((label, _, unit), name) in enumerate(zip(lay["channels"], names)):
-        cube = _orient(raw.channel(c), orient)
-        if reverse:
-            cube = cube[:, :, ::-1]
         factor, units = value_scale(unit)
-        if factor != 1.0:
-            cube = cube * np.float32(factor)
+        cube = block.channel(c, orient, reverse, factor)
         md = dict(meta, channel=label)
-        common = dict(name=name, value_units=units, metadata=md, original_metadata=original, provenance=prov)
+        common = dict(name=name, value_units=units, metadata=md, original_metadata=original)
         if sweep_unit == "V":
             out.append(cits_grid(cube, pixel_size=pixel_size, bias=bias, origin=origin, allow_nan=True, **common))
         else:
@@ -144,7 +149,11 @@ def read_3ds(path: str, lazy: bool = False) -> list:
     if z is not None:
         zimg = _orient(params[:, z].reshape(ny, nx).astype(np.float32), orient) * np.float32(1e9)
         out.append(image(zimg, pixel_size=pixel_size, origin=origin, signal="STM", value_units="nm", name="Z", allow_nan=True,
-                         metadata=dict(meta, channel="Z (m)"), original_metadata=original, provenance=prov))
+                         metadata=dict(meta, channel="Z (m)"), original_metadata=original))
+    # Waited for last, so that the hash runs while the grids are decoded and wrapped.
+    prov = [load_step(path, "Nanonis 3ds", lazy, digest.result())]
+    for arr in out:
+        arr.attrs["provenance"] = list(prov)
     return out
 
 
@@ -207,41 +216,67 @@ def _param_index(lay: dict, name: str) -> int | None:
 
 
 class _Block:
-    """One channel's spectra as (ny, nx, Points) native float32 in stored order, NaN where not measured."""
+    """The spectra of each channel as (ny, nx, Points) native float32 in display order, NaN where not measured.
 
-    def __init__(self, path, offset, n_present, lay, lazy, mm):
-        self.path, self.offset, self.n_present, self.lay, self.lazy = path, offset, n_present, lay, lazy
-        if not lazy:
-            total = lay["nx"] * lay["ny"]
-            full = np.full((total, lay["point_len"]), np.nan, dtype=np.float32)
-            full[:n_present] = mm
-            self.full = full.reshape(lay["ny"], lay["nx"], lay["point_len"])
+    ``records`` is the stored (points present, values per point) big-endian array: read from the
+    file (eager) or a memory map (lazy).
+    """
 
-    def channel(self, c: int):
+    def __init__(self, path, offset, lay, records, lazy):
+        self.path, self.offset, self.lay, self.records, self.lazy = path, offset, lay, records, lazy
+
+    def channel(self, c: int, orient: dict, reverse: bool, factor: float):
+        """Channel ``c`` oriented for display, sweep reversed if asked, times ``factor``."""
         lay = self.lay
+        sl = slice(lay["n_params"] + c * lay["points"], lay["n_params"] + (c + 1) * lay["points"])
+        if self.lazy:
+            return self._lazy(c, sl, orient, reverse, factor)
         nx, ny, npts = lay["nx"], lay["ny"], lay["points"]
-        sl = slice(lay["n_params"] + c * npts, lay["n_params"] + (c + 1) * npts)
-        if not self.lazy:
-            return self.full[:, :, sl]
+        src = self.records[:, sl]
+        if src.shape[0] < nx * ny:
+            # Aborted grid: pad the points missing from the end of the file (rare, so one extra copy).
+            padded = np.full((nx * ny, npts), np.nan, dtype=np.float32)
+            padded[: src.shape[0]] = src
+            src = padded
+        # Flips and the sweep reversal are views; to_native converts, orders and scales in one pass.
+        return to_native(_display(src.reshape(ny, nx, npts), orient, reverse), factor)
+
+    def _lazy(self, c: int, sl: slice, orient: dict, reverse: bool, factor: float):
+        """Dask over the memory map: complete rows, the row the measurement stopped in, NaN rows never reached.
+
+        Each part is oriented on its own (a row flip also reverses the order of the parts), so a
+        complete grid is a single from_array layer with no concatenation.
+        """
         import dask.array as da
 
-        mm = np.memmap(self.path, dtype=">f4", mode="r", offset=self.offset, shape=(self.n_present, lay["point_len"]))
-        rows, rem = divmod(self.n_present, nx)
+        lay = self.lay
+        nx, ny, npts, mm = lay["nx"], lay["ny"], lay["points"], self.records
+        n_present = mm.shape[0]
+        rows, rem = divmod(n_present, nx)
         parts = []
         if rows:
-            view = mm[: rows * nx].reshape(rows, nx, lay["point_len"])[:, :, sl]
+            view = _display(mm[: rows * nx].reshape(rows, nx, lay["point_len"])[:, :, sl], orient, reverse)
             per_chunk = max(1, _CHUNK_BYTES // (nx * npts * 4))
-            name = "nanonis-3ds-" + memmap_token(self.path, self.offset, self.n_present, lay["point_len"], c)
-            parts.append(da.from_array(view, chunks=(per_chunk, nx, npts), name=name).astype(np.float32))
+            name = "nanonis-3ds-" + memmap_token(self.path, self.offset, n_present, lay["point_len"], c, factor,
+                                                  orient["flip_rows"], orient["flip_cols"], reverse)
+            parts.append(lazy_native(view, factor, (per_chunk, nx, npts), name))
         if rem:
             # The row the measurement stopped in: small, read now.
             row = np.full((1, nx, npts), np.nan, dtype=np.float32)
-            row[0, :rem] = mm[rows * nx: self.n_present, sl]
-            parts.append(da.from_array(row))
+            row[0, :rem] = mm[rows * nx: n_present, sl]
+            parts.append(da.from_array(to_native(_display(row, orient, reverse), factor)))
         missing = ny - rows - (1 if rem else 0)
         if missing:
             parts.append(da.full((missing, nx, npts), np.nan, dtype=np.float32))
-        return da.concatenate(parts, axis=0)
+        if orient["flip_rows"]:
+            parts = parts[::-1]
+        return da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+
+
+def _display(cube, orient: dict, reverse: bool):
+    """Stored (rows, nx, points) -> display order, as views: row/column flips and the sweep reversal."""
+    cube = _orient(cube, orient)
+    return cube[:, :, ::-1] if reverse else cube
 
 
 def _orientation(params: np.ndarray, lay: dict, path: str) -> dict:

@@ -37,17 +37,21 @@ import numpy as np
 from ..data import image
 from ..errors import CorruptFileError
 from ._nanonis_header import (
+    ContentHash,
     IncompleteDataWarning,
     check_size,
     decode,
     frame_axes,
     iso_datetime,
+    lazy_native,
     load_step,
     memmap_token,
+    read_file,
     read_head,
     safe_name,
     to_float,
     to_int,
+    to_native,
     unique_names,
     value_and_unit,
     value_scale,
@@ -97,33 +101,47 @@ def read_sxm(path: str, lazy: bool = False) -> list:
     nx, ny = geo["pixels"]
     pixel_size, origin = frame_axes(geo["offset"], geo["range"], geo["pixels"], path)
     check_size(path, data_start, len(images) * nx * ny * 4)
-    block = _read_block(path, data_start, (len(images), ny, nx), _dtype(tags), lazy)
+    shape, dtype = (len(images), ny, nx), _dtype(tags)
+    if lazy:
+        digest = ContentHash(path=path)
+        stored = np.memmap(path, dtype=dtype, mode="r", offset=data_start, shape=shape)
+    else:
+        raw = read_file(path)
+        digest = ContentHash(raw)  # hashes the bytes just read, alongside the decoding below
+        stored = np.frombuffer(raw, dtype=dtype, count=int(np.prod(shape)), offset=data_start).reshape(shape)
 
-    n_keep = _complete_lines(block, path)
+    n_keep = _complete_lines(stored, path)
     up = tags.get("SCAN_DIR", "down").strip().lower() == "up"
     if up:
         # Flipped images: the missing lines (last acquired) are the top rows.
         origin = (origin[0] + (ny - n_keep) * pixel_size[0], origin[1])
     meta = _metadata(tags, geo)
     original = dict(tags)
-    prov = [load_step(path, "Nanonis sxm", lazy)]
     names = unique_names([f"{safe_name(im.channel['Name'])}_{im.direction}" for im in images])
+    token = memmap_token(path, data_start, shape, dtype.str) if lazy else None
 
     out = []
     for im, name in zip(images, names):
-        data = block[im.index]
+        data = stored[im.index]
         if im.direction == "bwd":
             data = data[:, ::-1]
         data = data[:n_keep]
         if up:
             data = data[::-1]
+        # Flips and the crop are views of the stored block; one conversion pass follows.
         factor, units = value_scale(im.channel["Unit"])
-        if factor != 1.0:
-            data = data * np.float32(factor)
+        if lazy:
+            data = lazy_native(data, factor, data.shape, f"nanonis-sxm-{token}-{im.index}-{n_keep}")
+        else:
+            data = to_native(data, factor)
         md = dict(meta, channel=im.channel["Name"], direction="forward" if im.direction == "fwd" else "backward",
                   channel_calibration=im.channel.get("Calibration"), channel_offset=im.channel.get("Offset"))
-        out.append(image(data, pixel_size, origin=origin, units="nm", signal="STM", value_units=units, name=name, allow_nan=True,
-                         metadata=md, original_metadata=original, provenance=prov))
+        out.append(image(data, pixel_size, origin=origin, units="nm", signal="STM", value_units=units,
+                         name=name, allow_nan=True, metadata=md, original_metadata=original))
+    # Waited for last, so that the hash runs while the images are decoded and wrapped.
+    prov = [load_step(path, "Nanonis sxm", lazy, digest.result())]
+    for arr in out:
+        arr.attrs["provenance"] = list(prov)
     return out
 
 
@@ -208,22 +226,11 @@ def _dtype(tags: dict) -> np.dtype:
     return np.dtype("<f4") if "LSBFIRST" in kind else np.dtype(">f4")
 
 
-def _read_block(path: str, offset: int, shape: tuple[int, int, int], dtype: np.dtype, lazy: bool):
-    """The images as (n, ny, nx) native float32: numpy, or dask over a memory map (converted chunk-wise)."""
-    count = int(np.prod(shape))
-    if lazy:
-        import dask.array as da
-
-        mm = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
-        name = "nanonis-sxm-" + memmap_token(path, offset, shape, dtype.str)
-        return da.from_array(mm, chunks=(1, shape[1], shape[2]), name=name).astype(np.float32)
-    return np.fromfile(path, dtype=dtype, count=count, offset=offset).reshape(shape).astype(np.float32)
-
-
 def _complete_lines(block, path: str) -> int:
     """Lines (in acquisition order) before the trailing run of lines with NaN in any image.
 
-    Reads from the last line backwards, so a complete scan costs one line per image.
+    ``block`` is the stored (n, ny, nx) numpy array or memory map. Reads from the last line
+    backwards, so a complete scan costs one line per image (and a lazy open reads no more).
     """
     n_img, ny, _ = block.shape
     bad = 0
