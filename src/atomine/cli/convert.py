@@ -29,7 +29,7 @@ def convert(
     if source.resolve() == target.resolve():
         raise OutputExistsError(f"{target} is the input file; choose another output name")
     with spinner(f"reading {source}") as status:
-        signals = io.load_all(source)
+        signals = io.load_all(source, lazy=True)  # written chunk-wise: files larger than memory convert too
         if signal is not None:
             chosen = [io.select_signal(signals, signal, "any", str(source))]
         elif target.suffix.lower() in STORE_SUFFIXES:
