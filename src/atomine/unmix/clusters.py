@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._base import UnmixingEstimator, check_random_state, is_dask
-from .decompose import iter_batches, map_rows, random_rows, sklearn_seed
+from ._dask import iter_batches, map_rows, random_rows, sklearn_seed
 
 #: in-memory inputs with more samples than this use mini-batch k-means under minibatch="auto"
 MINIBATCH_ABOVE = 100_000

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._base import check_matrix, check_random_state, is_dask
-from .decompose import random_rows
+from ._dask import random_rows
 
 _METHODS = ("hysime", "cv")
 
