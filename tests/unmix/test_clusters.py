@@ -4,22 +4,11 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
-from dask.callbacks import Callback
+from dask_watch import LargestResult
 from sklearn.metrics import adjusted_rand_score
 
 from atomine.errors import InputError
 from atomine.unmix.clusters import GaussianMixture, KMeans
-
-
-class LargestResult(Callback):
-    """Records the largest array any dask task returns: a whole-array compute would show up here."""
-
-    def __init__(self):
-        super().__init__()
-        self.largest = 0
-
-    def _posttask(self, key, result, dsk, state, worker_id):
-        self.largest = max(self.largest, getattr(result, "nbytes", 0))
 
 
 def _blobs(n=3000, k=3, n_features=10, spread=0.3, seed=0):
