@@ -148,3 +148,70 @@ def test_bad_input():
     da = pytest.importorskip("dask.array")
     with pytest.raises(InputError, match="in-memory"):
         NFINDR(3).fit(da.from_array(X))
+
+
+def _subspace_angle(A, B):
+    """Largest principal angle (radians) between the column spaces of orthonormal A and B."""
+    s = np.linalg.svd(A.T @ B, compute_uv=False)
+    return float(np.arcsin(min(1.0, np.sqrt(max(0.0, 1.0 - s.min() ** 2)))))
+
+
+@pytest.mark.parametrize("init,seed", [("atgp", None), ("random", 0), ("random", 3)])
+def test_iterative_pca_picks_the_exact_pca_vertices_on_noisy_data(init, seed):
+    """Tall noisy mixture (~30 dB): the fast subspace iteration changes neither vertices nor volume."""
+    from atomine.unmix._projection import _iterative_pca
+
+    X, _, _, _ = _mixture(k=4, f=150, n=6000, seed=21, noise=0.01, alpha=0.5)
+    assert _iterative_pca(X, 3) is not None  # this problem does take the fast path
+    fast = nfindr(X, 4, init=init, random_state=seed, pca="iterative")
+    exact = nfindr(X, 4, init=init, random_state=seed, pca="exact")
+    assert np.array_equal(fast[0], exact[0])
+    assert fast[1] == pytest.approx(exact[1], rel=1e-6)
+    assert _subspace_angle(fast[4], exact[4]) < 1e-4
+    # the volume of the chosen simplex measured in the exact space is the exact N-FINDR volume
+    Y = (X - exact[3]) @ exact[4]
+    assert _volume(Y, fast[0]) == pytest.approx(exact[1], rel=1e-12)
+
+
+def test_iterative_pca_matches_exact_axes_and_falls_back_without_eigengap():
+    X, _, _, _ = _mixture(k=5, f=120, n=5000, seed=22, noise=0.003)
+    m_fast, a_fast = pca_projection(X, 4, method="iterative")
+    m_exact, a_exact = pca_projection(X, 4, method="exact")
+    assert np.abs(m_fast - m_exact).max() < 1e-12
+    assert _subspace_angle(a_fast, a_exact) < 1e-5
+    # white noise has no gap after 4 components: the iteration stalls and the exact solver answers
+    noise = np.random.default_rng(0).standard_normal((3000, 100))
+    from atomine.unmix._projection import _iterative_pca
+
+    assert _iterative_pca(noise, 4) is None
+    m1, a1 = pca_projection(noise, 4, method="iterative")
+    m2, a2 = pca_projection(noise, 4, method="exact")
+    assert np.array_equal(a1, a2) and np.array_equal(m1, m2)
+    with pytest.raises(InputError, match="pca"):
+        nfindr(X, 3, pca="fast")
+
+
+@pytest.mark.parametrize("row", [1, 2999])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_bad_values_in_tall_data_are_reported(row, value):
+    """The NaN scan rides on the first pass over the data: it must still catch every row."""
+    X, _, _, _ = _mixture(k=3, f=60, n=3000, seed=23, noise=0.01)
+    X[row, 7] = value
+    with pytest.raises(InputError, match="NaN or inf"):
+        nfindr(X, 3)
+
+
+def test_same_vertices_for_any_thread_count():
+    numba = pytest.importorskip("numba")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba runs with one thread here")
+    X, _, _, _ = _mixture(k=4, f=100, n=4000, seed=24, noise=0.02)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        a = nfindr(X, 4, pca="iterative")
+        numba.set_num_threads(2)
+        b = nfindr(X, 4, pca="iterative")
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(a[0], b[0]) and a[1] == b[1] and np.array_equal(a[4], b[4])

@@ -8,6 +8,9 @@ every possible single swap, for all samples and vertices at once. We make the be
 swap while it grows the volume and update C by the matching rank-one
 (Sherman-Morrison) formula, O(k n) per swap; C is recomputed from scratch every
 few swaps and before stopping, so rounding never decides convergence.
+
+The PCA (:mod:`._projection`) costs more than the search; for tall data it is found by
+subspace iteration, which depends only on the subspace the vertices are chosen in.
 """
 
 from __future__ import annotations
@@ -16,42 +19,16 @@ import math
 import numbers
 
 import numpy as np
-import scipy.linalg
+from numba import njit
 
 from ..errors import InputError
 from ._base import UnmixingEstimator, check_matrix, check_n_components, check_random_state
+from ._projection import pca_projection, reduce_to
 from .abundance import METHODS, abundances
 from .atgp import atgp
 
 _REFRESH = 16  # swaps between exact recomputations of the swap-ratio matrix
 _GROW = 1e-10  # a swap must grow the volume by this relative amount to count
-
-
-def pca_projection(X, n_dims: int):
-    """Mean and the leading ``n_dims`` principal axes of X.
-
-    Returns
-    -------
-    mean : ndarray (n_features,)
-    axes : ndarray (n_features, n_dims), orthonormal columns, largest variance first
-    """
-    mean = X.mean(axis=0)
-    n, f = X.shape
-    if n_dims == 0:
-        return mean, np.zeros((f, 0))
-    if f <= n:
-        # covariance as X'X - n m m': no centred copy of X; loses nothing in float64 unless the
-        # mean exceeds the spread by ~1e6 (BLAS syrk would halve the flops but is slower in
-        # OpenBLAS for tall-skinny X)
-        S = X.T @ X
-        S -= n * np.outer(mean, mean)
-        _, vecs = scipy.linalg.eigh(S, subset_by_index=[f - n_dims, f - 1])
-        axes = vecs[:, ::-1]
-    else:  # more features than samples: the thin SVD is cheaper than an f x f covariance
-        _, _, vt = np.linalg.svd(X - mean, full_matrices=False)
-        axes = vt[:n_dims].T
-    return mean, np.ascontiguousarray(axes)
-
 
 def simplex_volume(points) -> float:
     """Volume of the simplex with vertices ``points`` (k, k-1) in k-1 dimensions.
@@ -66,12 +43,45 @@ def simplex_volume(points) -> float:
     return abs(float(np.linalg.det(M))) / math.factorial(k - 1)
 
 
+@njit(cache=True)
+def _best_swap(C):
+    """(vertex j, sample i) of the largest |C[j, i]|: the single swap that grows the volume most."""
+    k, n = C.shape
+    best, bj, bi = -1.0, 0, 0
+    for j in range(k):
+        for i in range(n):
+            v = abs(C[j, i])
+            if v > best:
+                best, bj, bi = v, j, i
+    return bj, bi, best
+
+
+@njit(cache=True)
+def _apply_swap(C, j, i):
+    """Sherman-Morrison: column j of M replaced by sample i changes M^-1 Ya by a rank-one term."""
+    k, n = C.shape
+    u = C[:, i].copy()
+    u[j] -= 1.0
+    piv = C[j, i]
+    for m in range(n):
+        r = C[j, m] / piv
+        if r != 0.0:
+            for a in range(k):
+                C[a, m] -= u[a] * r
+
+
 def _swap_ratios(Ya, idx):
     """C = M^-1 Ya for the simplex with vertices Ya[:, idx], or None when it is degenerate."""
     M = Ya[:, idx]
     if np.linalg.cond(M) > 1e12:
         return None
-    return np.linalg.solve(M, Ya)
+    return _ratios(Ya, idx)
+
+
+def _ratios(Ya, idx):
+    # the k x k inverse times Ya is ~10x cheaper than a solve with n right-hand sides, and as
+    # accurate for the well-conditioned M that volume-growing swaps keep
+    return np.linalg.inv(Ya[:, idx]) @ Ya
 
 
 def _initial(Ya, k, init, rng):
@@ -96,7 +106,15 @@ def _initial(Ya, k, init, rng):
                      "ask for fewer components")
 
 
-def nfindr(X, n_components: int, *, init: str = "atgp", max_iter: int = 1000, random_state=None):
+def _as_matrix(X):
+    """X as a float64 matrix; for a float64 ndarray the NaN/inf scan rides on the first pass (_reduce)."""
+    if isinstance(X, np.ndarray) and X.dtype == np.float64 and X.ndim == 2 and X.size:
+        return X
+    return check_matrix(X, "X", allow_dask=False)
+
+
+def nfindr(X, n_components: int, *, init: str = "atgp", max_iter: int = 1000, random_state=None,
+           pca: str = "auto"):
     """Indices of the samples spanning the largest simplex (N-FINDR with best-swap updates).
 
     Parameters
@@ -111,6 +129,8 @@ def nfindr(X, n_components: int, *, init: str = "atgp", max_iter: int = 1000, ra
     max_iter : int
         Maximum number of vertex swaps.
     random_state : None, int or numpy Generator
+    pca : {"auto", "exact", "iterative"}
+        How the k-1 principal axes are found (see :func:`pca_projection`).
 
     Returns
     -------
@@ -123,45 +143,40 @@ def nfindr(X, n_components: int, *, init: str = "atgp", max_iter: int = 1000, ra
     mean, axes : ndarrays
         The PCA projection used (see :func:`pca_projection`).
     """
-    X = check_matrix(X, "X", allow_dask=False)
+    X = _as_matrix(X)
     k = check_n_components(n_components, X.shape[0], X.shape[1])
     if init not in ("atgp", "random"):
         raise InputError(f"init must be 'atgp' or 'random', got {init!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 0:
         raise InputError(f"max_iter must be a non-negative integer, got {max_iter!r}")
     rng = check_random_state(random_state)
-    mean, axes = pca_projection(X, k - 1)
-    Ya = np.empty((k, X.shape[0]))
-    Ya[0] = 1.0
-    Ya[1:] = (X @ axes - mean @ axes).T
+    mean, axes, Y = reduce_to(X, k - 1, pca)
     # unit RMS coordinates make the degeneracy test (condition number) independent of data units
-    spread = float(np.sqrt(np.mean(Ya[1:] ** 2))) if k > 1 else 1.0
+    spread = math.sqrt(float(np.einsum("ij,ij->", Y, Y)) / Y.size) if k > 1 else 1.0
     if not spread > 0:
         raise InputError(f"all samples are identical; the data do not span {k - 1} dimensions")
+    Ya = np.empty((k, X.shape[0]))
+    Ya[0] = 1.0
+    Ya[1:] = Y.T
     Ya[1:] /= spread
     idx, C = _initial(Ya, k, init, rng)
     idx = np.array(idx, dtype=np.int64)
     n_iter = 0
     fresh = True
     while True:
-        flat = int(np.argmax(np.abs(C)))
-        j, i = divmod(flat, C.shape[1])
-        if abs(C[j, i]) <= 1.0 + _GROW or n_iter >= max_iter:
+        j, i, ratio = _best_swap(C)
+        if ratio <= 1.0 + _GROW or n_iter >= max_iter:
             if fresh or n_iter >= max_iter:
                 break
-            C = np.linalg.solve(Ya[:, idx], Ya)  # confirm convergence on exact ratios
+            C = _ratios(Ya, idx)  # confirm convergence on exact ratios
             fresh = True
             continue
-        # Sherman-Morrison: replacing column j of M by Ya[:, i] changes M^-1 Ya by a rank-one term
-        u = C[:, i].copy()
-        u[j] -= 1.0
-        row = C[j] / C[j, i]
-        C -= np.outer(u, row)
+        _apply_swap(C, j, i)
         idx[j] = i
         n_iter += 1
         fresh = False
         if n_iter % _REFRESH == 0:
-            C = np.linalg.solve(Ya[:, idx], Ya)
+            C = _ratios(Ya, idx)
             fresh = True
     volume = abs(float(np.linalg.det(Ya[:, idx]))) * spread ** (k - 1) / math.factorial(k - 1)
     return idx, volume, n_iter, mean, axes
@@ -182,6 +197,8 @@ class NFINDR(UnmixingEstimator):
         Solver for ``abundances_`` and :meth:`transform`.
     random_state : None, int or numpy Generator
         Seed for ``init="random"``; results are identical for equal seeds.
+    pca : {"auto", "exact", "iterative"}
+        How the k-1 principal axes are found (see :func:`pca_projection`).
 
     Attributes
     ----------
@@ -199,9 +216,10 @@ class NFINDR(UnmixingEstimator):
     """
 
     def __init__(self, n_components: int, *, init: str = "atgp", max_iter: int = 1000,
-                 abundance: str = "fcls", random_state=None):
+                 abundance: str = "fcls", random_state=None, pca: str = "auto"):
         super().__init__(n_components, random_state=random_state)
         self.init = init
+        self.pca = pca
         self.max_iter = max_iter
         self.abundance = abundance
 
@@ -209,7 +227,7 @@ class NFINDR(UnmixingEstimator):
         if self.abundance not in METHODS:
             raise InputError(f"unknown abundance method {self.abundance!r}; choose one of {', '.join(METHODS)}")
         idx, vol, n_iter, mean, axes = nfindr(X, self.n_components, init=self.init, max_iter=self.max_iter,
-                                              random_state=self.random_state)
+                                              random_state=self.random_state, pca=self.pca)
         self.indices_, self.volume_, self.n_iter_, self.mean_, self.axes_ = idx, vol, n_iter, mean, axes
         E = X[idx].copy()
         return E, abundances(X, E, self.abundance)
