@@ -110,15 +110,9 @@ def _scale_rows() -> list[str]:
 _DASK_CHILD = r"""
 import json, sys, time
 
-def peak_gib():
-    # VmHWM belongs to this process image; getrusage's ru_maxrss would also count the parent's
-    # resident pages inherited through fork (Linux keeps that high-water mark across exec).
-    with open('/proc/self/status') as f:
-        kb = next(int(line.split()[1]) for line in f if line.startswith('VmHWM:'))
-    return kb / 2**20
-
 import dask, dask.array as da, numpy as np
 sys.path.insert(0, {here!r})
+from _memory import peak_gib
 from bench_sliding_fft import _lattice, WINDOW, STEP
 from atomine.data import image
 from atomine.fourier import sliding_fft

@@ -26,8 +26,9 @@ def test_demo_runs_every_dataset_and_reports_progress(demo, local_presets):
     total = len(local_presets) * (1 + len(result.analyses))
     assert [c[0] for c in calls] == list(range(1, total + 1))
     assert all(c[1] == total for c in calls)
-    assert result.analyses == ["truth_analysis", "statistics_analysis"]
-    assert all([o.name for o in r.outputs] == result.analyses for r in result.datasets)
+    assert result.analyses == ["truth_analysis", "statistics_analysis", "segmentation_analysis"]
+    # the segmentation runs on the STEM presets only, not on these local test datasets
+    assert all([o.name for o in r.outputs] == ["truth_analysis", "statistics_analysis"] for r in result.datasets)
 
 
 def test_demo_is_deterministic_under_its_seed(demo, local_presets):
@@ -169,5 +170,7 @@ def test_report_drawn_in_worker_processes_equals_the_serial_one(demo):
     serial = render_html("atomine demo", demo_sections(result, workers=1))
     parallel = render_html("atomine demo", demo_sections(result, workers=2,
                                                          progress=lambda d, t, m: calls.append((d, t))))
-    assert parallel == serial  # same sections, same order, byte-identical figures
+    # the header's "generated" minute may tick over between the two renders
+    stamp = re.compile(r"<p>generated [^<]*</p>")
+    assert stamp.sub("", parallel) == stamp.sub("", serial)  # same sections, same order, byte-identical figures
     assert calls == [(i + 1, len(result.datasets)) for i in range(len(result.datasets))]

@@ -14,6 +14,7 @@ from ._output import options
 from .convert import convert
 from .demo import demo
 from .info import info
+from .segment import segment
 from .simulate import SimulateCommand, simulate
 
 app = typer.Typer(
@@ -47,6 +48,7 @@ app.command("info")(info)
 app.command("convert")(convert)
 app.command("simulate", cls=SimulateCommand)(simulate)
 app.command("demo")(demo)
+app.command("segment")(segment)
 
 
 def main() -> None:

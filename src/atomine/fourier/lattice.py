@@ -185,14 +185,16 @@ def _fit_stack(stack, grid, search, table):
     nwy, nwx = stack.sizes["wy"], stack.sizes["wx"]
     flat_search = [grid.flat(m, n) for m, n in search]
     parts = []
-    for start, stop in _slabs(stack.data, nwy, max(1, _SLAB_WINDOWS // max(nwx, 1))):
-        # slabs of window rows keep dask inputs' memory bounded
+    rows = max(1, _SLAB_WINDOWS // max(nwx, 1))
+    for start, stop in _slabs(stack.data, nwy, rows):
+        # slabs of window rows keep dask inputs' memory bounded (a dask slab is whole chunks, computed once)
         block = stack.data[start:stop]
         block = np.asarray(block.compute() if hasattr(block, "compute") else block)
-        mag = _magnitude(block, output).reshape(-1, grid.ny * grid.nx).astype(np.float64)
-        if not np.all(np.isfinite(mag)):
-            raise InputError("the stack contains NaN or inf; recompute the sliding FFT from a finite image")
-        parts.append(_fit_block(mag, grid, search, flat_search, table))
+        for r0 in range(0, block.shape[0], rows):  # the float64 work in pieces of ~_SLAB_WINDOWS windows
+            mag = _magnitude(block[r0:r0 + rows], output).reshape(-1, grid.ny * grid.nx).astype(np.float64)
+            if not np.all(np.isfinite(mag)):
+                raise InputError("the stack contains NaN or inf; recompute the sliding FFT from a finite image")
+            parts.append(_fit_block(mag, grid, search, flat_search, table))
     g, g_err, snr = (np.concatenate(p) for p in zip(*parts))
     return g, g_err, snr
 

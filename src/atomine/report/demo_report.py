@@ -123,8 +123,19 @@ def generic_section(ctx: DatasetContext, output: AnalysisOutput) -> Section:
     return Section(output.title, blocks or [Text("no tables or maps", "note")])
 
 
+def segmentation_section(ctx: DatasetContext, output: AnalysisOutput) -> Section:
+    """Phase, abundance, defect and order-parameter maps next to the ground truth, with the scores."""
+    from .segment_report import segment_sections
+
+    result = output.extra.get("segment_result")
+    if result is None:  # e.g. an output read back without its result object: show what there is
+        return generic_section(ctx, output)
+    return Section(output.title, segment_sections(result, ctx.simulation.data, truth=ctx.simulation))
+
+
 Renderer = Callable[[DatasetContext, AnalysisOutput], Section]
-RENDERERS: dict[str, Renderer] = {"truth_analysis": truth_section, "statistics_analysis": statistics_section}
+RENDERERS: dict[str, Renderer] = {"truth_analysis": truth_section, "statistics_analysis": statistics_section,
+                                  "segmentation_analysis": segmentation_section}
 
 
 def dataset_section(ctx: DatasetContext, outputs: list[AnalysisOutput]) -> Section:

@@ -36,7 +36,8 @@ class AnalysisOutput:
     ``maps`` are DataArrays on the dataset's grid (saved in ``result.zarr``), ``tables``
     DataFrames (saved as Parquet), ``summary`` JSON-able numbers (``summary.json``).
     ``name`` is the analysis function's name, set by the runner; the report picks its
-    renderer by it.
+    renderer by it. ``extra`` holds anything else its renderer needs (e.g. a workflow's
+    result object); it is not saved, and must pickle (the report draws in worker processes).
     """
 
     title: str
@@ -44,6 +45,7 @@ class AnalysisOutput:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def overview_map(da: xr.DataArray) -> xr.DataArray | None:
@@ -125,4 +127,27 @@ def statistics_analysis(ctx: DatasetContext) -> AnalysisOutput:
     return AnalysisOutput("Statistics", tables=tables, summary=summary)
 
 
-DATASET_ANALYSES = [truth_analysis, statistics_analysis]
+# Segmentation runs on the STEM presets built for it only: the others would add time, not insight.
+SEGMENTATION_PRESETS = ("haadf-phases", "haadf-grains", "haadf-dislocation")
+_SEGMENT_SUMMARY = ("window_px", "step_px", "lattice_window_px", "k_max", "k_units", "method", "n_components",
+                    "n_components_chosen", "phase_window_fraction", "defect_window_fraction", "defect_counts",
+                    "lattice", "timings_s")
+
+
+def segmentation_analysis(ctx: DatasetContext) -> AnalysisOutput | None:
+    """Sliding-FFT phase, defect and order-parameter maps (:func:`~atomine.workflows.segment.segment_phases`),
+    scored against the simulation's truth; None for datasets other than ``SEGMENTATION_PRESETS``."""
+    if ctx.kind not in SEGMENTATION_PRESETS:
+        return None
+    from .segment import segment_phases
+    from .segment_truth import segmentation_scores
+
+    result = segment_phases(ctx.simulation.data, random_state=ctx.seed)
+    maps = {f"segment_{name}": result.maps[name] for name in ("phase", "abundance", "defect", "rotation", "strain")}
+    summary = {k: result.summary[k] for k in _SEGMENT_SUMMARY if k in result.summary}
+    summary["scores"] = segmentation_scores(result, ctx.simulation)
+    return AnalysisOutput("Phase segmentation", maps=maps, tables={"defects": result.defects},
+                          summary={"segmentation": summary}, extra={"segment_result": result})
+
+
+DATASET_ANALYSES = [truth_analysis, statistics_analysis, segmentation_analysis]
