@@ -139,8 +139,6 @@ def run() -> str:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in r["timings"].items())
         rows.append(f"| | stages (s): {stages} | | | | | | |")
     return "\n".join([
-        "## bench_segment_scale",
-        "",
         "`segment_phases` on a dask-backed, lazily generated grain image (0.025 nm/px, SrTiO3-like lattice, "
         f"Voronoi grains ~{GRAIN_PX * PX:.0f} nm apart at 0, 27 and -18 degrees, noise); defaults throughout "
         "(window from the lattice, step = window/4, number of phases chosen from the data, N-FINDR), then "

@@ -91,13 +91,25 @@ def test_dislocations_found_with_burgers_vectors(dislocation):
     assert not (r.defects.kind == "grain_boundary").any()  # a core's rotation field is not a boundary
 
 
-def test_single_crystal_is_one_phase_without_defects():
+def test_single_crystal_is_one_phase_and_its_vacancies_are_defect_windows():
     sim = make("haadf-perovskite", seed=0)
     r = segment_phases(sim.data)
     assert r.summary["n_components"] == 1
-    assert len(r.defects) == 0
+    assert len(r.defects) == 0  # no dislocations or boundaries
     assert np.all(r.maps.phase.values == 0)
     assert float(np.nanmax(np.abs(r.maps.rotation.values))) < 0.5
+    # the windows no endmember explains are where Sr columns are missing
+    atoms = sim.truth.tables["atoms"]
+    span = float(sim.data.x[-1])
+    vac = atoms[(atoms.cls == "vacancy") & atoms.x.between(0, span) & atoms.y.between(0, span)]
+    half = r.parameters["window"] * abs(float(sim.data.x[1] - sim.data.x[0])) / 4
+    wy, wx = np.meshgrid(r.maps.wy.values, r.maps.wx.values, indexing="ij")
+    holds = np.zeros(wy.shape, bool)
+    for _, a in vac.iterrows():
+        holds |= (np.abs(wx - a.x) < half) & (np.abs(wy - a.y) < half)
+    flagged = r.maps.window_defect.values
+    assert holds.sum() >= 5 and flagged[holds].all()
+    assert flagged.mean() < 0.15
 
 
 @pytest.mark.parametrize("method", ["kmeans", "gmm", "nmf", "pca"])

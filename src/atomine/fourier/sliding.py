@@ -14,7 +14,10 @@ and transformed block by block, so memory stays bounded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.fft
@@ -48,6 +51,7 @@ class _Plan:
     zero: np.ndarray | None    # (nky, nkx) bool: bins set to 0 (DC mask, outside |k| <= k_max)
     batch: int                 # windows per FFT call
     mean_fix: tuple | None     # (iy, ix, FFT(taper) there): mean removal after the FFT, or None
+    threads: int = 1           # threads running whole batches in parallel (1 inside dask tasks)
 
     @property
     def dtype(self):
@@ -196,24 +200,52 @@ def _transform(arr: np.ndarray, plan: _Plan, progress=None) -> np.ndarray:
     view = sliding_window_view(arr, (w, w))[::s, ::s]
     means = _window_means(arr, w, s, nwy, nwx).astype(np.float32)
     rows = max(1, min(nwy, plan.batch // nwx))
-    buf = np.empty((rows, nwx, w, w), np.float32)  # reused: no page faults per batch
     fft = scipy.fft.fft2 if plan.output == "complex" else scipy.fft.rfft2
-    for r0 in range(0, nwy, rows):
+    local = threading.local()
+
+    def batch(r0: int) -> int:
         r1 = min(nwy, r0 + rows)
-        blk = buf[: r1 - r0]
+        if not hasattr(local, "buf"):
+            local.buf = np.empty((rows, nwx, w, w), np.float32)  # one per thread, reused: no page faults
+        blk = local.buf[: r1 - r0]
         if plan.mean_fix is None:
             np.subtract(view[r0:r1], means[r0:r1, :, None, None], out=blk)  # gathers the windows too
             blk *= plan.taper
         else:
             np.multiply(view[r0:r1], plan.taper, out=blk)  # gather and taper in one pass
-        spec = fft(blk, axes=(-2, -1), workers=-1, overwrite_x=True)
+        spec = fft(blk, axes=(-2, -1), workers=1, overwrite_x=True)
         if plan.mean_fix is not None:
             iy, ix, values = plan.mean_fix
             spec[..., iy, ix] -= means[r0:r1, :, None] * values
         _finish(spec, plan, out[r0:r1])
-        if progress is not None:
-            progress(r1 * nwx, nwy * nwx, "sliding FFT")
+        return r1
+
+    # Whole batches (gather, taper, FFT, magnitude) run in parallel threads: numpy and pocketfft
+    # release the GIL, so the gather and finishing passes are spread over the cores as well as the
+    # FFT (a multi-threaded FFT per batch would leave them on one core). Inside dask tasks
+    # plan.threads is 1: dask already runs blocks in parallel.
+    starts = range(0, nwy, rows)
+    threads = min(plan.threads, len(starts))
+    if threads <= 1:
+        for r0 in starts:
+            r1 = batch(r0)
+            if progress is not None:
+                progress(r1 * nwx, nwy * nwx, "sliding FFT")
+        return out
+    done = 0
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for r1 in pool.map(batch, starts):
+            done += 1
+            if progress is not None:  # from this thread, in order: callbacks need not be thread-safe
+                progress(min(nwy, done * rows) * nwx, nwy * nwx, "sliding FFT")
     return out
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
 
 def _transform_dask(darr, plan: _Plan, nwy: int, nwx: int):
@@ -317,6 +349,8 @@ def sliding_fft(image, window, step=None, *, taper="hann", output="magnitude", m
                  taper=taper2d, mean_fix=_mean_correction(taper2d, output))
     pad = w // 2 if edges == "pad" else 0
     lazy = hasattr(data, "__dask_graph__")
+    if not lazy:
+        plan = replace(plan, threads=_usable_cores())
     if lazy:
         import dask.array as da
 

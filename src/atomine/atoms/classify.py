@@ -1,0 +1,242 @@
+"""Host / dopant / vacancy classes of atom columns from a Gaussian mixture on their intensity.
+
+Per sublattice, the normalised intensity statistic (see
+:func:`atomine.atoms.intensity.normalise_by_neighbours`) is modelled as a mixture of a
+host component and, where the data support them, a dopant and a vacancy component.
+Which components exist is decided by BIC among the candidate models (so a sublattice
+without dopants is not split in two), the posterior probability of the winning model
+gives ``p_cls``, and atoms whose posterior stays below ``min_probability`` are
+``"unknown"`` rather than forced into a class. There is no hard user threshold.
+
+An optional Z^n prior (HAADF intensity ~ sum over the column's atoms of Z^n, n ~ 1.7)
+initialises the component means at the expected ratio to the host.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.mixture import GaussianMixture
+
+from ..errors import InputError
+from .intensity import check_table
+
+_CLASSES = ("host", "dopant", "vacancy")
+_TAIL_Z = 4.0  # robust z beyond which a value seeds a non-host component when no prior is given
+_SD_FLOOR = 0.5  # component sd floor, in host sd: a lone outlier must not become a zero-width class
+
+
+def _column_weight(z, exponent: float) -> float:
+    zs = np.atleast_1d(np.asarray(z, dtype=np.float64))
+    if zs.size == 0 or not np.isfinite(zs).all() or (zs < 0).any():
+        raise InputError(f"z_prior values must be non-negative atomic numbers (one per atom in the column), got {z!r}")
+    return float((zs ** exponent).sum())
+
+
+def expected_ratios(z_prior: Mapping, exponent: float = 1.7) -> dict[str, float]:
+    """Expected intensity ratio of each class to the host from a Z^n model.
+
+    Parameters
+    ----------
+    z_prior : mapping class -> Z or sequence of Z
+        Atomic numbers of the atoms in a column of that class, e.g. ``{"host": [38] * 10,
+        "dopant": [57] * 3 + [38] * 7}`` (3 La in a 10-atom Sr column); one number = one atom.
+    exponent : float
+        n in I ~ sum Z^n (about 1.7 for HAADF, 2 for Rutherford scattering).
+
+    Returns
+    -------
+    dict
+        class -> sum Z^n / sum Z_host^n.
+    """
+    if not isinstance(z_prior, Mapping) or "host" not in z_prior:
+        raise InputError("z_prior must map class names to atomic numbers and include 'host'")
+    bad = [k for k in z_prior if k not in _CLASSES]
+    if bad:
+        raise InputError(f"z_prior has unknown class(es) {bad}; use {', '.join(_CLASSES)}")
+    if not (np.isfinite(exponent) and 0 < exponent <= 4):
+        raise InputError(f"exponent must be in (0, 4], got {exponent!r}")
+    host = _column_weight(z_prior["host"], exponent)
+    if host == 0:
+        raise InputError("z_prior['host'] has zero scattering weight; give the host column's atomic numbers")
+    return {k: _column_weight(v, exponent) / host for k, v in z_prior.items()}
+
+
+def _candidates(z, classes, ratios, host_level, scale, dopant_side, vacancy_level):
+    """Initial means (robust z units) of the non-host components that could be present."""
+    init = {}
+    if "dopant" in classes:
+        if ratios and "dopant" in ratios:
+            init["dopant"] = (ratios["dopant"] * host_level - host_level) / scale
+        else:
+            tail = z[z > _TAIL_Z] if dopant_side == "brighter" else z[z < -_TAIL_Z]
+            sign = 1.0 if dopant_side == "brighter" else -1.0
+            # A rare dopant shows as a tail; a common one (tens of %) shifts the median and
+            # overlaps it, so it is also sought a few host sds away from the median.
+            init["dopant"] = float(np.median(tail)) if tail.size else sign * 3.0
+    if "vacancy" in classes:
+        if ratios and "vacancy" in ratios:
+            init["vacancy"] = (ratios["vacancy"] * host_level - host_level) / scale
+        elif vacancy_level is not None:
+            init["vacancy"] = (float(vacancy_level) - host_level) / scale
+        else:
+            tail = z[z < -_TAIL_Z] if dopant_side == "brighter" else z[z > _TAIL_Z]
+            if tail.size:
+                init["vacancy"] = float(np.median(tail))
+    return init
+
+
+def _fit_group(x, classes, ratios, dopant_side, vacancy_level, random_state):
+    """Best mixture by BIC for one group; returns (labels per component, fitted model, info)."""
+    host_level = float(np.median(x))
+    scale = 1.4826 * float(np.median(np.abs(x - host_level)))
+    if not scale > 0:
+        scale = float(np.std(x)) or 1.0
+    z = (x - host_level) / scale
+    init = _candidates(z, classes, ratios, host_level, scale, dopant_side, vacancy_level)
+    best = None
+    bics = {}
+    names = list(init)
+    for r in range(len(names) + 1):
+        for extra in itertools.combinations(names, r):
+            labels = ("host",) + extra
+            means = np.array([0.0] + [init[k] for k in extra])[:, None]
+            weights = np.r_[0.9, np.full(len(extra), 0.1 / len(extra))] if extra else np.ones(1)
+            gm = GaussianMixture(len(labels), covariance_type="full", means_init=means, weights_init=weights,
+                                 precisions_init=np.ones((len(labels), 1, 1)), reg_covar=_SD_FLOOR ** 2,
+                                 max_iter=500, random_state=random_state)
+            gm.fit(z[:, None])
+            mu = gm.means_[:, 0]
+            # EM may let a component wander onto another's side; such a fit is not the model it claims to be.
+            if len(labels) > 1 and int(np.argmin(np.abs(mu))) != 0:
+                continue
+            bic = float(gm.bic(z[:, None]))
+            bics["+".join(labels)] = bic
+            if best is None or bic < best[2]:
+                best = (labels, gm, bic)
+    labels, gm, _ = best
+    sd = np.sqrt(gm.covariances_[:, 0, 0])
+    means = host_level + scale * gm.means_[:, 0]
+    info = {
+        "model": list(labels), "means": means.tolist(), "sds": (scale * sd).tolist(),
+        "weights": gm.weights_.tolist(), "bic": bics,
+        "separation": {lab: float(abs(gm.means_[k, 0] - gm.means_[0, 0]) / sd[0]) for k, lab in enumerate(labels)
+                       if k > 0},
+    }
+    return labels, gm, (host_level, scale), info
+
+
+def classify_atoms(table: pd.DataFrame, *, column: str = "intensity_norm",
+                   classes: Sequence[str] = ("host", "dopant"), vacancy: bool = True,
+                   z_prior: Mapping | None = None, exponent: float = 1.7, dopant_side: str = "brighter",
+                   vacancy_level: float | None = 0.0, min_probability: float = 0.8, by: str | None = "sublattice",
+                   sublattices: Sequence[int] | None = None, min_atoms: int = 20,
+                   random_state: int | None = 0) -> pd.DataFrame:
+    """Classify atom columns as host, dopant, vacancy or unknown with posterior probabilities.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Atom table with ``column`` and (unless ``by`` is None) ``by``.
+    column : str
+        Per-atom statistic; by default the neighbour-normalised intensity (host ~ 1).
+    classes : sequence of str
+        Classes the mixture may use besides vacancy: ``("host",)`` or ``("host", "dopant")``.
+    vacancy : bool
+        Allow a vacancy component (near-background columns).
+    z_prior : mapping, optional
+        Expected column composition per class (see :func:`expected_ratios`), the same for every
+        group, or a mapping group -> such a mapping. Initialises the component means at
+        ``ratio x host level`` (a ratio-normalised statistic is assumed).
+    exponent : float
+        Z exponent of the prior.
+    dopant_side : {"brighter", "darker"}
+        Without a prior: on which side of the host the dopant component is sought.
+    vacancy_level : float or None
+        Expected statistic of an empty column (0 for a background-subtracted ratio); None =
+        seek the vacancy component in the tail opposite the dopant.
+    min_probability : float
+        Atoms whose largest posterior is below this are ``"unknown"``.
+    by : str or None
+        Grouping column (one mixture per sublattice).
+    sublattices : sequence of int, optional
+        Groups to classify; others keep their ``cls`` (or get ``"unknown"``). Default all.
+    min_atoms : int
+        Groups with fewer finite values are ``"unknown"`` (too few to fit a mixture).
+    random_state : int, optional
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``table`` with ``cls`` and ``p_cls``; ``attrs["classification"]`` holds per
+        group the chosen model, component means, sds, weights, BIC of every candidate and the
+        separation of each component from the host in host standard deviations.
+    """
+    classes = tuple(classes)
+    if not classes or classes[0] != "host" or any(c not in ("host", "dopant") for c in classes):
+        raise InputError(f"classes must be ('host',) or ('host', 'dopant'), got {classes!r}; "
+                         "vacancies are switched with vacancy=True")
+    if dopant_side not in ("brighter", "darker"):
+        raise InputError(f"dopant_side must be 'brighter' or 'darker', got {dopant_side!r}")
+    if not 0.0 <= float(min_probability) < 1.0:
+        raise InputError(f"min_probability must be in [0, 1), got {min_probability!r}")
+    if int(min_atoms) < 5:
+        raise InputError(f"min_atoms must be >= 5 (a mixture needs data), got {min_atoms!r}")
+    check_table(table, (by,) if by is not None else ())
+    if column not in table:
+        raise InputError(f"table has no column {column!r}; run column_intensity and normalise_by_neighbours first")
+    allowed = classes + (("vacancy",) if vacancy else ())
+    x_all = pd.to_numeric(table[column], errors="coerce").to_numpy(np.float64)
+    groups = table[by].to_numpy() if by is not None else np.zeros(len(table), dtype=np.int64)
+    priors = _prior_per_group(z_prior, exponent, pd.unique(groups))
+
+    cls = (table["cls"].astype(object).to_numpy().copy() if "cls" in table
+           else np.full(len(table), "unknown", dtype=object))
+    p_cls = (pd.to_numeric(table["p_cls"], errors="coerce").to_numpy(np.float64).copy() if "p_cls" in table
+             else np.full(len(table), np.nan))
+    report = {}
+    for g in pd.unique(groups):
+        if sublattices is not None and g not in set(sublattices):
+            continue
+        idx = np.flatnonzero(groups == g)
+        ok = np.isfinite(x_all[idx])
+        cls[idx], p_cls[idx] = "unknown", np.nan
+        if ok.sum() < int(min_atoms):
+            report[_key(g)] = {"model": [], "reason": f"only {int(ok.sum())} finite values (< {min_atoms})"}
+            continue
+        x = x_all[idx[ok]]
+        labels, gm, (level, scale), info = _fit_group(x, allowed, priors.get(g), dopant_side, vacancy_level,
+                                                      random_state)
+        post = gm.predict_proba(((x - level) / scale)[:, None])
+        best = post.argmax(axis=1)
+        p = post.max(axis=1)
+        lab = np.asarray(labels, dtype=object)[best]
+        cls[idx[ok]] = np.where(p >= float(min_probability), lab, "unknown")
+        p_cls[idx[ok]] = p
+        report[_key(g)] = info
+    out = table.copy()
+    out["cls"] = pd.Series(cls, index=table.index, dtype=object).astype(str)
+    out["p_cls"] = p_cls
+    out.attrs["classification"] = report
+    return out
+
+
+def _key(g):
+    return int(g) if isinstance(g, (int, np.integer)) else str(g)
+
+
+def _prior_per_group(z_prior, exponent, groups) -> dict:
+    if z_prior is None:
+        return {}
+    if not isinstance(z_prior, Mapping) or not z_prior:
+        raise InputError("z_prior must be a non-empty mapping (class -> atomic numbers, or group -> that)")
+    if all(k in _CLASSES for k in z_prior):
+        r = expected_ratios(z_prior, exponent)
+        return {g: r for g in groups}
+    return {g: expected_ratios(v, exponent) for g, v in z_prior.items()}
+
+
+__all__ = ["classify_atoms", "expected_ratios"]
