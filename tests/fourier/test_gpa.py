@@ -96,3 +96,18 @@ def test_gpa_bad_input():
         gpa(img, NOMINAL_G, sigma_nm=0.01)
     with pytest.raises(InputError, match="reference"):
         gpa(img, NOMINAL_G, reference=(50.0, 60.0, 50.0, 60.0))
+
+
+def test_phases_only_maps_equal_the_full_ones():
+    from atomine.simulate.stem_presets import haadf_dislocation
+
+    sim = haadf_dislocation(0)
+    g = find_lattice_peaks(power_spectrum(sim.data))
+    full = gpa(sim.data, g)
+    phases = gpa(sim.data, g, maps="phases")
+    assert set(phases.data_vars) == {"phase1", "phase2", "amplitude1", "amplitude2"}
+    for v in phases.data_vars:
+        np.testing.assert_array_equal(phases[v].values, full[v].values)
+    assert phases.attrs["a"] == full.attrs["a"]
+    with pytest.raises(InputError, match="maps"):
+        gpa(sim.data, g, maps="strain")

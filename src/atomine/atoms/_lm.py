@@ -125,6 +125,7 @@ def _fit_one(p, px, py, d, o, sign, poisson, max_iter, cov):
     if not np.isfinite(f):
         return NO_CONVERGENCE
     lam = 1e-3
+    ft = f
     status = NO_CONVERGENCE
     for _ in range(max_iter):
         _normal_equations(p, px, py, d, o, sign, poisson, H, g)

@@ -208,7 +208,7 @@ def column_intensity(image, table: pd.DataFrame, radius_nm: float | None = None,
 
 def normalise_by_neighbours(table: pd.DataFrame, column: str = "intensity", *, by: str | None = "sublattice",
                             radius_nm: float | None = None, how: str = "ratio", min_neighbours: int = 3,
-                            max_neighbours: int = 24, out: str | None = None) -> pd.DataFrame:
+                            max_neighbours: int = 64, out: str | None = None) -> pd.DataFrame:
     """Each atom's value relative to the median of its same-group neighbours.
 
     Parameters
@@ -220,9 +220,10 @@ def normalise_by_neighbours(table: pd.DataFrame, column: str = "intensity", *, b
     by : str or None
         Grouping column; neighbours are taken within the same group (sublattice).
     radius_nm : float, optional
-        Neighbourhood radius (nm). Default 2.2 x the group's median nearest-neighbour
-        distance: on a square lattice the first three shells (12 neighbours), on a
-        hexagonal one 18, so one dopant among them cannot move the median far.
+        Neighbourhood radius (nm). Default 4 x the group's median nearest-neighbour
+        distance (about 50 neighbours): wide enough that the median is steady even at tens
+        of percent dopants (with 12 neighbours their random count moves it by a large part
+        of the contrast), narrow enough to follow thickness and background gradients.
     how : {"ratio", "difference"}
         ``value / median`` (multiplicative changes: thickness, HAADF) or ``value - median``
         (additive ones: STM apparent height, a background offset).
@@ -260,7 +261,7 @@ def normalise_by_neighbours(table: pd.DataFrame, column: str = "intensity", *, b
         r = radius_nm
         if r is None:
             d1, _ = tree.query(xy[idx], k=2)
-            r = 2.2 * float(np.median(d1[:, 1]))
+            r = 4.0 * float(np.median(d1[:, 1]))
         k = min(int(max_neighbours) + 1, idx.size)
         d, nb = tree.query(xy[idx], k=k, distance_upper_bound=float(r))
         d, nb = d[:, 1:], nb[:, 1:]  # drop the atom itself

@@ -350,15 +350,19 @@ def atom_map(table: pd.DataFrame, columns, *, grid=None) -> xr.Dataset:
         gx = x.min() + spacing * np.arange(int(np.floor(np.ptp(x) / spacing)) + 1)
         gy = y.min() + spacing * np.arange(int(np.floor(np.ptp(y) / spacing)) + 1)
     px, py = np.meshgrid(gx, gy)
+    values = table[columns].to_numpy(float)
+    finite = np.isfinite(values)
     data = {}
-    for c in columns:
-        v = table[c].to_numpy(float)
-        fin = np.isfinite(v)
-        if fin.sum() < 3:
-            out = np.full(px.shape, np.nan)
+    # one triangulation per distinct set of finite rows (usually one for all columns): Delaunay dominates the cost
+    for mask in np.unique(finite, axis=1).T:
+        group = [k for k in range(len(columns)) if np.array_equal(finite[:, k], mask)]
+        if mask.sum() < 3:
+            out = np.full(px.shape + (len(group),), np.nan)
         else:
-            out = LinearNDInterpolator(np.column_stack([x[fin], y[fin]]), v[fin])(px, py)
-        data[c] = (("y", "x"), out, {"units": units.get(c, "")})
+            out = LinearNDInterpolator(np.column_stack([x[mask], y[mask]]), values[mask][:, group])(px, py)
+        for n, k in enumerate(group):
+            data[columns[k]] = (("y", "x"), out[..., n], {"units": units.get(columns[k], "")})
+    data = {c: data[c] for c in columns}
     return xr.Dataset(data, coords={"y": ("y", gy, {"units": "nm"}), "x": ("x", gx, {"units": "nm"})}, attrs=attrs)
 
 

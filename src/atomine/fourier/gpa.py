@@ -29,7 +29,8 @@ from .lattice import _DERIVED, _derived
 _ROWS = 256  # image rows per slab of the strain/rotation evaluation
 
 
-def gpa(image: xr.DataArray, g_vectors, *, sigma_nm: float | None = None, reference=None) -> xr.Dataset:
+def gpa(image: xr.DataArray, g_vectors, *, sigma_nm: float | None = None, reference=None,
+        maps: str = "all") -> xr.Dataset:
     """Phase, displacement, strain and rotation maps of a lattice image at image resolution.
 
     Parameters
@@ -47,6 +48,9 @@ def gpa(image: xr.DataArray, g_vectors, *, sigma_nm: float | None = None, refere
     reference : boolean (y, x) mask or box (x0, x1, y0, y1) in nm, optional
         Region taken as unstrained and unrotated: g_i are refined so its mean phase
         gradient vanishes. Default: the given g_i are the reference lattice.
+    maps : {"all", "phases"}
+        "phases" returns only the phase and amplitude maps (all that dislocation finding
+        needs), skipping the gradients, displacement, strain and rotation: ~2x faster.
 
     Returns
     -------
@@ -57,6 +61,8 @@ def gpa(image: xr.DataArray, g_vectors, *, sigma_nm: float | None = None, refere
         ``exx, eyy, exy`` (1), ``rotation`` (degrees). attrs: ``g`` (the refined
         reference g_i, 1/nm), ``a`` (rows a_i, nm), ``sigma_nm``.
     """
+    if maps not in ("all", "phases"):
+        raise InputError(f"maps must be 'all' or 'phases', got {maps!r}")
     data, (sy, sx), (oy, ox), units = _image(image)
     g = _check_g(g_vectors, (sy, sx), data.shape)
     sigma_nm = 1.0 / float(np.min(np.linalg.norm(g, axis=1))) if sigma_nm is None else float(sigma_nm)
@@ -72,7 +78,7 @@ def gpa(image: xr.DataArray, g_vectors, *, sigma_nm: float | None = None, refere
     spectrum = scipy.fft.fft2(_periodic_component((data - data.mean()).astype(np.float32)), workers=-1)
     del data
     sigma_k = 1.0 / (2.0 * np.pi * sigma_nm)
-    fields, grads = _geometric_phases(spectrum, g, sigma_k, y, x)
+    fields, grads = _geometric_phases(spectrum, g, sigma_k, y, x, gradients=maps == "all" or reference is not None)
     if reference is not None:
         sel = _reference_mask(reference, y, x)
         for _ in range(2):  # refine g, then filter again with masks centred on it: an off-centre mask biases phases
@@ -80,6 +86,8 @@ def gpa(image: xr.DataArray, g_vectors, *, sigma_nm: float | None = None, refere
             g = g + shift / (2 * np.pi)  # dP/dr = 2 pi (g_local - g)
             fields, grads = _geometric_phases(spectrum, g, sigma_k, y, x)
     a = np.linalg.inv(g)  # columns a1, a2
+    if maps == "phases":
+        return _phase_dataset(image, fields, g, a, sigma_nm, units, y, x, reference, g_vectors)
     # local reciprocal basis g'_i = g_i + grad P_i / 2 pi; rotation and strain then follow exactly as
     # for the sliding-FFT lattice (polar decomposition of F = A' A^-1), so both methods agree
     maps = np.empty((4, ny, nx), dtype=np.float32)
@@ -113,7 +121,23 @@ def gpa(image: xr.DataArray, g_vectors, *, sigma_nm: float | None = None, refere
                                          "reference": None if reference is None else _describe(reference)})
 
 
-def _geometric_phases(spectrum, g, sigma_k: float, y, x):
+def _phase_dataset(image, fields, g, a, sigma_nm, units, y, x, reference, g_vectors) -> xr.Dataset:
+    dims = ("y", "x")
+    f32 = np.float32
+    ds = xr.Dataset(
+        {"phase1": (dims, np.angle(fields[0]).astype(f32), {"units": "rad"}),
+         "phase2": (dims, np.angle(fields[1]).astype(f32), {"units": "rad"}),
+         "amplitude1": (dims, np.abs(fields[0]).astype(f32), {"units": "a.u."}),
+         "amplitude2": (dims, np.abs(fields[1]).astype(f32), {"units": "a.u."})},
+        coords={"y": ("y", y, {"units": units}), "x": ("x", x, {"units": units})},
+        attrs={"g": g.tolist(), "a": a.T.tolist(), "sigma_nm": sigma_nm, "length_units": units,
+               "provenance": list(image.attrs.get("provenance", []))})
+    return with_step(ds, "fourier.gpa", {"g_vectors": np.asarray(g_vectors, dtype=float).tolist(), "sigma_nm": sigma_nm,
+                                         "reference": None if reference is None else _describe(reference),
+                                         "maps": "phases"})
+
+
+def _geometric_phases(spectrum, g, sigma_k: float, y, x, gradients: bool = True):
     """Complex fields A_i exp(i P_i) (carrier removed) and phase gradients (2, (d/dx, d/dy), ny, nx) in rad/nm."""
     sy, sx = float(y[1] - y[0]), float(x[1] - x[0])
     ky = scipy.fft.fftfreq(y.size, d=sy)[:, None]
@@ -126,6 +150,8 @@ def _geometric_phases(spectrum, g, sigma_k: float, y, x):
         carrier = (np.exp(-2j * np.pi * gy * y)[:, None].astype(np.complex64)
                    * np.exp(-2j * np.pi * gx * x)[None, :].astype(np.complex64))
         fields.append(h * carrier)
+    if not gradients:
+        return fields, None
     return fields, np.array([_phase_gradient(f, sy, sx) for f in fields], dtype=np.float32)
 
 

@@ -188,7 +188,7 @@ def dislocations(image: xr.DataArray, g: np.ndarray, *, tile: int = _TILE) -> pd
             if min(sub.shape) < 16:
                 continue
             sub = sub.copy(data=np.asarray(sub.data.compute() if hasattr(sub.data, "compute") else sub.data))
-            cores = find_dislocations(gpa(sub, g, sigma_nm=sigma_nm))
+            cores = find_dislocations(gpa(sub, g, sigma_nm=sigma_nm, maps="phases"))
             y_lo, y_hi = float(image.y[y0]), float(image.y[min(ny, y0 + tile) - 1])
             x_lo, x_hi = float(image.x[x0]), float(image.x[min(nx, x0 + tile) - 1])
             keep = ((cores.y >= min(y_lo, y_hi) - 0.5 * sy) & (cores.y < max(y_lo, y_hi) + 0.5 * sy)
