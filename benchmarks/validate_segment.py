@@ -44,8 +44,7 @@ def run() -> str:
 
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
-    lines = ["## validate_segment", "",
-             f"`segment_phases` with defaults on {N_SEEDS} seeds per preset. Cells give min / median / max over "
+    lines = [f"`segment_phases` with defaults on {N_SEEDS} seeds per preset. Cells give min / median / max over "
              "seeds (of each seed's maximum over windows for the error columns).", "",
              "| preset | phases found (true) | ARI (>= 0.9) | rotation error max (deg, <= 0.5) | strain error max "
              "(%, <= 0.5) | cores found / true, false | core distance max (nm; 2 steps) | Burgers error max (nm) "
