@@ -57,7 +57,7 @@ def _neighbours(tree, xy, atoms, site, walk, tol):
 
 
 def _walk(tree, xy, walk, tol, site, cell, root_site, root_cell, root):
-    """Breadth-first walk from ``root``; fills ``site`` and ``cell`` in place for the atoms reached."""
+    """Breadth-first walk from ``root``; fills ``site`` and ``cell`` in place; returns atoms reached."""
     _, dst, dc, _ = walk
     site[root], cell[root] = root_site, root_cell
     frontier = np.array([root])

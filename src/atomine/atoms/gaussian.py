@@ -4,13 +4,25 @@ Every atom is fitted on the pixels within its patch radius (default half its
 nearest-neighbour distance) by Levenberg-Marquardt in numba, all atoms in parallel.
 Overlapping neighbours are handled by sweeps: after an independent first pass, each
 patch is refitted with its neighbours' current models subtracted (block Jacobi), so a
-weak column beside a bright one, or a dumbbell, is not pulled toward its partner.
+weak column beside a bright one, or a dumbbell, is not pulled toward its partner. In the
+sweeps a patch narrower than 2.5 column widths grows to three (at most the neighbour
+distance), and
+a column may be at most 1.6 times as wide as the median of its 9 nearest columns (one probe
+images them all; a faint column fitted as a broad blob would push its bright neighbour).
+
+Uncertainties are the Cramer-Rao bound of each atom's own parameters with its neighbours'
+models held fixed: exact for separated columns, optimistic by the neighbours' share for
+strongly overlapping ones, and blind to noise the model lacks (correlated STM noise, scan
+jitter), which the residuals of the Gaussian model partly absorb.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
 from scipy.spatial import cKDTree
 
 from ..errors import InputError
@@ -21,46 +33,67 @@ from .centroid import radius_px
 NOISE_MODELS = ("poisson", "gaussian")
 #: Smallest credible column width (px): narrower is a fit onto one noisy pixel.
 MIN_SIGMA_PX = 0.35
-_SWEEP_TOL_PX = 1e-3
-
-
-def _initial(values, x, y, r, sign):
-    """Per-atom start (xc, yc, A, a, b, c, B) from the patch: rim median, peak, second moment."""
-    ny, nx = values.shape
-    R = int(np.ceil(r.max()))
-    off = np.arange(-R, R + 1)
-    p = np.empty((x.size, _lm.NPAR))
-    for start in range(0, x.size, 8192):  # bounded memory: (2R+1)^2 values per atom and block
-        sl = slice(start, start + 8192)
-        bx, by, br = x[sl], y[sl], r[sl]
-        ix = np.rint(bx).astype(np.int64)[:, None, None] + off[None, None, :]
-        iy = np.rint(by).astype(np.int64)[:, None, None] + off[None, :, None]
-        inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
-        rr2 = (ix - bx[:, None, None]) ** 2 + (iy - by[:, None, None]) ** 2
-        disk = inside & (rr2 <= br[:, None, None] ** 2)
-        ring = disk & (rr2 > (br[:, None, None] - 1.5) ** 2)
-        v = values[np.clip(iy, 0, ny - 1), np.clip(ix, 0, nx - 1)]
-        bg = np.nanmedian(np.where(ring, v, np.nan).reshape(bx.size, -1), axis=1)
-        bg = np.where(np.isfinite(bg), bg, np.nanmedian(np.where(disk, v, np.nan).reshape(bx.size, -1), axis=1))
-        peak = sign * values[np.clip(np.rint(by).astype(int), 0, ny - 1), np.clip(np.rint(bx).astype(int), 0, nx - 1)]
-        amp = np.maximum(peak - sign * bg, 1e-6 * (np.abs(bg) + 1.0))
-        w = np.where(disk, np.clip(sign * (v - bg[:, None, None]), 0.0, None), 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            s2 = (w * rr2).sum(axis=(1, 2)) / (2.0 * w.sum(axis=(1, 2)))
-        s2 = np.clip(np.nan_to_num(s2, nan=(br / 3) ** 2), 0.5 ** 2, (br / 2) ** 2)
-        p[sl] = np.column_stack([bx, by, amp, 1 / s2, np.zeros(bx.size), 1 / s2, bg])
-    return p
+#: Joint sweeps stop refitting an atom's neighbours once it moves by less than this fraction of
+#: its own 1-sigma (centre and height).
+SWEEP_TOL_SIGMA = 0.05
+#: A joint sweep leaves an atom's fit alone when its neighbours' models add less than this
+#: chi-square to its patch: the refit could move it by at most ~0.03 of its 1-sigma error.
+SKIP_CHI2 = 1e-3
+#: In joint sweeps a column may be at most this many times the median column width.
+WIDTH_FACTOR = 1.6
 
 
 def _neighbours(x, y, cutoff):
     """CSR neighbour lists (pointer, indices) of atoms within ``cutoff`` px, self excluded."""
     n = x.size
     pairs = cKDTree(np.column_stack([x, y])).query_pairs(cutoff, output_type="ndarray")
-    both = np.concatenate([pairs, pairs[:, ::-1]]) if pairs.size else np.zeros((0, 2), np.int64)
-    both = both[np.argsort(both[:, 0], kind="stable")]
-    ptr = np.zeros(n + 1, np.int64)
-    np.add.at(ptr, both[:, 0] + 1, 1)
-    return np.cumsum(ptr), both[:, 1].astype(np.int64)
+    rows = np.concatenate([pairs[:, 0], pairs[:, 1]]) if pairs.size else np.zeros(0, np.int64)
+    cols = np.concatenate([pairs[:, 1], pairs[:, 0]]) if pairs.size else np.zeros(0, np.int64)
+    csr = coo_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(n, n)).tocsr()
+    return csr.indptr.astype(np.int64), csr.indices.astype(np.int64)
+
+
+def _joint_radius(r, params, status):
+    """Joint patch radius (px) from each atom's own fitted width (local, so tiles agree)."""
+    good = (status == _lm.OK) & (params[:, 3] > 0) & (params[:, 5] > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        width = (params[:, 3] * params[:, 5] - params[:, 4] ** 2) ** -0.25
+    # only where the half-distance disk holds less than 2.5 widths of the column (dumbbells):
+    # a wider patch elsewhere would only slow the sweeps' convergence
+    narrow = good & np.isfinite(width) & (r < 2.5 * width)
+    return np.where(narrow, np.maximum(r, np.minimum(3.0 * width, 2.0 * r)), r)
+
+
+def _typical_width(params, status, x, y, k: int = 9) -> np.ndarray:
+    """Per atom, the median width (px) of the well-fitted columns among it and its 8 nearest atoms.
+
+    Local (not one global median), so a tile with its halo gives the whole-image answer.
+    """
+    n = params.shape[0]
+    good = (status == _lm.OK) & (params[:, 3] > 0) & (params[:, 5] > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        width = (params[:, 3] * params[:, 5] - params[:, 4] ** 2) ** -0.25
+    width = np.where(good & np.isfinite(width), width, np.nan)
+    k = min(k, n)
+    _, near = cKDTree(np.column_stack([x, y])).query(np.column_stack([x, y]), k=k)
+    near = near.reshape(n, k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row: no width bound there
+        med = np.nanmedian(width[near], axis=1)
+    return np.where(np.isfinite(med), med, np.inf)
+
+
+def _changed(new, old, cov) -> np.ndarray:
+    """Atoms whose centre or height moved by more than a small fraction of its own 1-sigma.
+
+    Changes below ``SWEEP_TOL_SIGMA`` of the Cramer-Rao error are statistically meaningless,
+    so refitting the neighbours for them would only spend time (floor 1e-4 px).
+    """
+    with np.errstate(invalid="ignore"):
+        err = np.sqrt(np.abs(np.stack([cov[:, 0, 0], cov[:, 1, 1], cov[:, 2, 2]], axis=1)))
+    tol = np.maximum(SWEEP_TOL_SIGMA * np.nan_to_num(err, nan=0.0), 1e-4)
+    step = np.abs(new[:, :3] - old[:, :3])
+    return (step > tol).any(axis=1)
 
 
 def _shape_nm(p, grid: Grid):
@@ -93,7 +126,7 @@ def _check_options(noise, sweeps, max_iter):
             raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
-def fit_gaussians(image, table: pd.DataFrame, *, noise: str = "poisson", joint: bool = True, sweeps: int = 3,
+def fit_gaussians(image, table: pd.DataFrame, *, noise: str = "poisson", joint: bool = True, sweeps: int = 30,
                   radius_nm=None, invert: bool = False, max_iter: int = 100, progress=None) -> pd.DataFrame:
     """Fit an elliptical, rotated 2-D Gaussian plus a local constant to every atom column.
 
@@ -107,7 +140,7 @@ def fit_gaussians(image, table: pd.DataFrame, *, noise: str = "poisson", joint: 
         Poisson maximum likelihood (weights 1 / model) or least squares.
     joint : bool
         Refit each patch with its neighbours' fitted models subtracted (``sweeps`` times, or
-        until no centre moves by more than 0.001 px).
+        until no centre or height moves by more than 5 % of its own 1-sigma).
     sweeps : int
         Maximum number of joint sweeps after the independent first pass.
     radius_nm : float, optional
@@ -129,8 +162,9 @@ def fit_gaussians(image, table: pd.DataFrame, *, noise: str = "poisson", joint: 
         the width along the axis nearer +x), ``background`` (image units), ``intensity``
         (integrated Gaussian volume, image units x pixels, i.e. the summed counts), ``fit_ok``.
         ``fit_ok`` is False for non-convergence, a singular Fisher matrix, too few pixels, a
-        width below 0.35 px or beyond the patch, a centre leaving its patch or NaN; such an
-        atom keeps its input position and gets NaN uncertainties.
+        width at its bounds (0.35 px; half the neighbour distance, or in joint sweeps 1.6 x the
+        local median width), a centre at the edge of its disk or NaN; such an atom keeps its
+        input position and gets NaN uncertainties (its other columns are the failed fit's).
 
     Raises
     ------
@@ -156,38 +190,65 @@ def fit_gaussians(image, table: pd.DataFrame, *, noise: str = "poisson", joint: 
     x0, y0 = xy[:, 0].copy(), xy[:, 1].copy()
     r = radius_px(x0, y0, radius_nm, grid.scale, grid.shape)
     sign = -1.0 if invert else 1.0
-    start = _initial(values, x0, y0, r, sign)
+    start = _lm.initial_params(values, x0, y0, r, sign)
     sigma0 = np.sqrt(1.0 / start[:, 3])
     ptr, idx = _neighbours(x0, y0, float(r.max() + 5.0 * sigma0.max()))
     total = 1 + (sweeps if joint else 0)
-    params, cov, status, npix = _lm.fit_patches(values, x0, y0, r, start, start, False, ptr, idx, sign,
-                                                poisson, max_iter)
+    params, cov = start.copy(), np.full((n, _lm.NPAR, _lm.NPAR), np.nan)
+    status, npix, resvar = np.zeros(n, np.int64), np.zeros(n, np.int64), np.full(n, np.nan)
+    active = np.arange(n)
+    _lm.fit_patches(values, active, x0, y0, r, r, r, start, start, False, ptr, idx, sign, poisson, max_iter,
+                    MIN_SIGMA_PX, SKIP_CHI2, params, cov, status, npix, resvar)
     if progress is not None:
         progress(1, total, "gaussian fit: independent pass")
+    widest = r
+    if total > 1:
+        # with neighbours subtracted, patches may overlap: widen each to 3 typical column widths
+        # (at most the nearest-neighbour distance) so a dumbbell's partner is fitted on enough
+        # of its own profile, not only on the half-distance disk the independent pass used
+        # the bounds stay those of the independent pass: a column wider than half the distance to
+        # its neighbour, or centred outside that disk, is not a resolved column
+        patch = _joint_radius(r, params, status)
+        # all columns are images of one probe, so none is much wider than the typical column:
+        # a faint column fitted as a broad blob would, once subtracted, push its bright neighbour
+        widest = np.minimum(r, WIDTH_FACTOR * _typical_width(params, status, x0, y0))
+        ptr, idx = _neighbours(x0, y0, float(patch.max() + 5.0 * sigma0.max()))
+    rows = np.repeat(np.arange(n), np.diff(ptr))
+    used = None
     for k in range(1, total):
-        # failed atoms contribute their start model: their column is still there
+        # a failed atom's model is not trusted, so it is not subtracted from its neighbours
+        # (a broad start model of a faint column would bias a bright one beside it); it is
+        # still refitted from its start with its neighbours subtracted
         good = (status == _lm.OK)[:, None] & np.isfinite(params).all(axis=1)[:, None]
-        others = np.where(good, params, start)
-        new, cov, status, npix = _lm.fit_patches(values, x0, y0, r, params, others, True, ptr, idx, sign,
-                                                 poisson, max_iter)
-        moved = np.nanmax(np.hypot(new[:, 0] - params[:, 0], new[:, 1] - params[:, 1]))
-        params = new
+        restart = np.where(good, params, start)
+        others = restart.copy()
+        others[~good[:, 0], 2] = 0.0
+        if used is not None:
+            # refit only atoms whose own or neighbours' models changed since they were last used
+            changed = _changed(others, used, cov)
+            near = np.zeros(n, bool)
+            near[rows[changed[idx]]] = True
+            active = np.flatnonzero(changed | near)
+            if active.size == 0:
+                break
+        _lm.fit_patches(values, active, x0, y0, patch, r, widest, restart, others, True, ptr, idx, sign, poisson,
+                        max_iter, MIN_SIGMA_PX, SKIP_CHI2, params, cov, status, npix, resvar)
+        used = others
         if progress is not None:
-            progress(k + 1, total, f"gaussian fit: joint sweep {k}")
-        if moved < _SWEEP_TOL_PX:
-            break
-    return _table(out, grid, params, cov, status, x0, y0, r)
+            progress(k + 1, total, f"gaussian fit: joint sweep {k} ({active.size} atoms)")
+    return _table(out, grid, params, cov, status, x0, y0, r, widest)
 
 
-def _table(out, grid: Grid, params, cov, status, x0, y0, r):
+def _table(out, grid: Grid, params, cov, status, x0, y0, r, widest):
     sigma_x, sigma_y, theta, det = _shape_nm(params, grid)
     with np.errstate(invalid="ignore"):
         s_px = np.sqrt(1.0 / np.linalg.eigvalsh(
             np.stack([params[:, 3], params[:, 4], params[:, 4], params[:, 5]], axis=1).reshape(-1, 2, 2)))
     ok = (status == _lm.OK) & np.isfinite(params).all(axis=1) & np.isfinite(cov).all(axis=(1, 2))
     ok &= (det > 0) & np.isfinite(s_px).all(axis=1)
-    ok &= (np.nanmin(s_px, axis=1) >= MIN_SIGMA_PX) & (np.nanmax(s_px, axis=1) <= r)
-    ok &= np.hypot(params[:, 0] - x0, params[:, 1] - y0) <= r
+    # at a bound (within 1 %) the optimum lies outside what a column can be
+    ok &= (np.nanmin(s_px, axis=1) > 1.01 * MIN_SIGMA_PX) & (np.nanmax(s_px, axis=1) < 0.99 * widest)
+    ok &= np.hypot(params[:, 0] - x0, params[:, 1] - y0) < 0.99 * r
     ok &= params[:, 2] > 0
     var_x, var_y = cov[:, 0, 0], cov[:, 1, 1]
     ok &= (var_x > 0) & (var_y > 0)

@@ -19,7 +19,7 @@ from scipy.spatial import cKDTree
 from ..errors import InputError
 
 _TILE_PX = 1024  # atoms are processed per image tile so a dask image is read region by region
-_CHUNK = 20_000  # atoms per vectorised gather: bounds the (atoms, window pixels) work array
+_CHUNK = 4096  # atoms per vectorised gather: bounds the (atoms, window pixels) work arrays to ~100 MB
 
 
 def check_table(table, columns, what: str = "table") -> pd.DataFrame:
@@ -54,7 +54,9 @@ def _scales(image) -> tuple[float, float]:
 
 
 def _raw(image):
-    arr = getattr(image, "data", image)
+    arr = image.data if hasattr(image, "dims") else image  # an xarray's numpy or dask array, else itself
+    if not hasattr(arr, "dtype"):
+        arr = np.asarray(arr)
     if getattr(arr, "ndim", None) != 2:
         raise InputError(f"image must be 2-D (y, x), got shape {getattr(arr, 'shape', None)}")
     if 0 in arr.shape:
@@ -64,6 +66,22 @@ def _raw(image):
     return arr
 
 
+def _row_quantiles(vals: np.ndarray, mask: np.ndarray, qs) -> np.ndarray:
+    """Linear-interpolated quantiles of each row's masked values (NaN for an empty row), shape (rows, len(qs))."""
+    srt = np.sort(np.where(mask, vals, np.inf), axis=1)  # masked-out values sort to the end
+    n = mask.sum(axis=1)
+    rows = np.arange(vals.shape[0])
+    out = np.full((vals.shape[0], len(qs)), np.nan)
+    ok = n > 0
+    for k, q in enumerate(qs):
+        pos = q * (np.maximum(n, 1) - 1)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+        f = pos - lo
+        out[ok, k] = (srt[rows, lo] * (1 - f) + srt[rows, hi] * f)[ok]
+    return out
+
+
 def _gather(tile: np.ndarray, yc, xc, ry, rx, r_bg):
     """Disk sums and ring backgrounds of atoms centred at (yc, xc) in tile pixel coordinates.
 
@@ -71,28 +89,31 @@ def _gather(tile: np.ndarray, yc, xc, ry, rx, r_bg):
     distance) so the sum varies smoothly with the sub-pixel centre.
     """
     hy, hx = int(np.ceil(ry * r_bg)) + 1, int(np.ceil(rx * r_bg)) + 1
-    dy, dx = np.mgrid[-hy:hy + 1, -hx:hx + 1]
+    dy, dx = (a.ravel() for a in np.mgrid[-hy:hy + 1, -hx:hx + 1])
+    # Only offsets that can fall inside the ring for some sub-pixel centre (shift <= 0.71 px).
+    near = np.hypot(dy / ry, dx / rx) <= r_bg + 0.75 / min(ry, rx)
+    dy, dx = dy[near], dx[near]
     iy0, ix0 = np.rint(yc).astype(np.int64), np.rint(xc).astype(np.int64)
-    py = iy0[:, None] + dy.ravel()[None, :]
-    px = ix0[:, None] + dx.ravel()[None, :]
+    py = iy0[:, None] + dy[None, :]
+    px = ix0[:, None] + dx[None, :]
     inside = (py >= 0) & (py < tile.shape[0]) & (px >= 0) & (px < tile.shape[1])
     vals = tile[np.clip(py, 0, tile.shape[0] - 1), np.clip(px, 0, tile.shape[1] - 1)].astype(np.float64)
     # elliptical radius in units of the disk radius (pixel sizes may differ along y and x)
     rho = np.hypot((py - yc[:, None]) / ry, (px - xc[:, None]) / rx)
-    w = np.clip((1.0 - rho) * min(ry, rx) + 0.5, 0.0, 1.0) * inside
+    w_disk = np.clip((1.0 - rho) * min(ry, rx) + 0.5, 0.0, 1.0)
+    w = w_disk * inside
+    w_disk = w_disk.sum(axis=1)  # the same disk without the image edge
     ring = inside & (rho >= 1.0) & (rho <= r_bg)
     if not np.isfinite(vals[inside]).all():
         raise InputError("image has NaN or inf values near atoms; mask or interpolate them before measuring intensity")
-    ringv = np.where(ring, vals, np.nan)
-    with np.errstate(all="ignore"):
-        # A low quantile of the ring: the ring crosses neighbouring columns, its darkest
-        # pixels sample the background between them.
-        bg = np.nanquantile(ringv, 0.1, axis=1) if ring.any() else np.full(yc.size, np.nan)
-    return (w * vals).sum(axis=1), w.sum(axis=1), bg, w.sum(axis=1) >= 0.5 * np.pi * ry * rx
+    # The ring crosses neighbouring columns; its extreme pixels sample the background between them.
+    bg = _row_quantiles(vals, ring, (0.1, 0.5, 0.9))
+    full = w.sum(axis=1) >= 0.9 * w_disk  # at most a sliver of the disk beyond the image edge
+    return (w * vals).sum(axis=1), w.sum(axis=1), bg, full
 
 
 def column_intensity(image, table: pd.DataFrame, radius_nm: float | None = None, *, method: str = "auto",
-                     background="auto") -> pd.DataFrame:
+                     background="auto", polarity: str = "auto") -> pd.DataFrame:
     """Background-subtracted integrated intensity of every atom column.
 
     Parameters
@@ -117,6 +138,13 @@ def column_intensity(image, table: pd.DataFrame, radius_nm: float | None = None,
         1.6 radii (between the neighbours), ``"table"`` = the ``background`` column, a number
         = that constant, None = no subtraction. ``"auto"`` = table when present, else ring.
 
+    polarity : {"auto", "bright", "dark"}
+        Bright columns on a dark background (HAADF, STM) or dark columns on a bright one
+        (ABF, BF). For dark columns the intensity is the integrated dip (background minus
+        pixel), so it is positive and an empty column is near 0 in both cases. ``"auto"``:
+        from the sign of the median disk-minus-ring contrast of all atoms; give it explicitly
+        when the positions are not columns (STM sub-surface sites sit in surface hollows).
+
     Returns
     -------
     pandas.DataFrame
@@ -124,6 +152,8 @@ def column_intensity(image, table: pd.DataFrame, radius_nm: float | None = None,
         measured: disk mostly outside the image, failed fit) and ``intensity_background``
         (per-pixel background used; NaN for the Gaussian volume).
     """
+    if polarity not in ("auto", "bright", "dark"):
+        raise InputError(f"polarity must be 'auto', 'bright' or 'dark', got {polarity!r}")
     if method not in ("auto", "disk", "gaussian"):
         raise InputError(f"method must be 'auto', 'disk' or 'gaussian', got {method!r}")
     fit_cols = ("amplitude", "sigma_x", "sigma_y")
@@ -133,7 +163,8 @@ def column_intensity(image, table: pd.DataFrame, radius_nm: float | None = None,
     if method == "gaussian":
         missing = [c for c in fit_cols if c not in table]
         if missing:
-            raise InputError(f"method='gaussian' needs fitted columns {', '.join(missing)}; fit the atoms or use 'disk'")
+            raise InputError(f"method='gaussian' needs fitted columns {', '.join(missing)}; "
+                             "fit the atoms or use 'disk'")
         a, sx, sy = (pd.to_numeric(table[c], errors="coerce").to_numpy(np.float64) for c in fit_cols)
         vol = 2.0 * np.pi * a * np.abs(sx) * np.abs(sy)
         ok = np.isfinite(vol)
@@ -174,7 +205,7 @@ def column_intensity(image, table: pd.DataFrame, radius_nm: float | None = None,
     r_bg = 1.6
     total = np.full(len(out), np.nan)
     weight = np.zeros(len(out))
-    ring_bg = np.full(len(out), np.nan)
+    ring_bg = np.full((len(out), 3), np.nan)  # 10th, 50th, 90th percentile of the ring
     full = np.zeros(len(out), dtype=bool)
     halo = int(np.ceil(max(ry, rx) * r_bg)) + 2
     ny, nx = arr.shape
@@ -194,14 +225,20 @@ def column_intensity(image, table: pd.DataFrame, radius_nm: float | None = None,
             s, w, b, f = _gather(tile, yx[idx, 0] - y0, yx[idx, 1] - x0, ry, rx, r_bg)
             total[idx], weight[idx], ring_bg[idx], full[idx] = s, w, b, f
 
+    with np.errstate(all="ignore"):
+        contrast = np.nanmedian(total / weight - ring_bg[:, 1]) if np.isfinite(ring_bg[:, 1]).any() else 1.0
+    dark = polarity == "dark" or (polarity == "auto" and contrast < 0)
     if bg_mode == "ring":
-        bg = ring_bg
+        # The ring's far side from the columns is background: its darkest pixels under bright
+        # columns (HAADF), its brightest around dark ones (ABF).
+        bg = ring_bg[:, 2] if dark else ring_bg[:, 0]
     elif bg_mode == "table":
         bg = pd.to_numeric(table["background"], errors="coerce").to_numpy(np.float64)
     else:
         bg = np.zeros(len(out)) if background is None else np.full(len(out), float(background))
     # A disk cut by the image edge would read as a dim column (a false vacancy): NaN instead.
-    out["intensity"] = np.where(full, (total - bg * weight) * sy * sx, np.nan)
+    signal = (bg * weight - total) if dark else (total - bg * weight)
+    out["intensity"] = np.where(full, signal * sy * sx, np.nan)
     out["intensity_background"] = bg
     return out
 

@@ -134,7 +134,8 @@ def usable_atoms(table) -> dict:
             continue
         v = pd.to_numeric(rows[c], errors="coerce").to_numpy(dtype=np.float64)
         if not np.all(np.isfinite(v)):
-            raise InputError(f"column {c!r} holds NaN, inf or non-numbers in rows marked usable; flag them fit_ok=False")
+            raise InputError(f"column {c!r} holds NaN, inf or non-numbers in rows marked usable; "
+                             "flag those rows fit_ok=False")
         if c.endswith("_err") and np.any(v <= 0):
             raise InputError(f"column {c!r} must be a positive 1-sigma error in nm; found zero or negative values")
         out[c] = v
@@ -155,7 +156,7 @@ def select_rows(atoms: dict, sel) -> dict:
 
 
 class SiteIndex:
-    """Row lookup by integer site (i, j) in O(n log n) memory-free of the index range."""
+    """Row lookup by integer site (i, j): sorted keys, so memory is O(n) whatever the index range."""
 
     def __init__(self, site_i: np.ndarray, site_j: np.ndarray):
         self._i0, self._j0 = (int(site_i.min()) - 2, int(site_j.min()) - 2) if len(site_i) else (0, 0)
@@ -290,7 +291,9 @@ def _describe(reference, reference_vectors):
     if isinstance(reference, str):
         return reference
     ref = np.asarray(reference)
-    return {"box_nm": ref.astype(float).tolist()} if ref.shape == (4,) and ref.dtype != bool else {"mask_rows": int(ref.sum())}
+    if ref.shape == (4,) and ref.dtype != bool:
+        return {"box_nm": ref.astype(float).tolist()}
+    return {"mask_rows": int(ref.sum())}
 
 
 # --- maps ---------------------------------------------------------------------------------------
@@ -366,5 +369,5 @@ def atom_map(table: pd.DataFrame, columns, *, grid=None) -> xr.Dataset:
     return xr.Dataset(data, coords={"y": ("y", gy, {"units": "nm"}), "x": ("x", gx, {"units": "nm"})}, attrs=attrs)
 
 
-__all__ = ["atom_map", "index_reference", "lattice_strain", "polar_decomposition", "select_rows", "strain_map", "usable_atoms",
-           "SiteIndex", "ROTATION_CONVENTION", "STRAIN_CONVENTION", "UNITS"]
+__all__ = ["ROTATION_CONVENTION", "STRAIN_CONVENTION", "UNITS", "SiteIndex", "atom_map", "index_reference",
+           "lattice_strain", "polar_decomposition", "select_rows", "strain_map", "usable_atoms"]

@@ -140,7 +140,9 @@ def find_seeds(image, separation_nm=None, *, threshold=None, invert: bool = Fals
     pandas.DataFrame
         Columns ``x``, ``y`` (physical), ``x_px``, ``y_px`` (pixel indices) and ``peak``
         (height above the local background, image units; negative for ``invert``), strongest
-        first. Empty when nothing stands out of the noise.
+        first. Empty when nothing stands out of the noise. A maximum on the image border is
+        not a seed (it is the shoulder of a column outside the field of view), so columns
+        centred within ~2 px of the border may be missed.
 
     Raises
     ------
