@@ -9,4 +9,19 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+
+
+def __getattr__(name: str):
+    # the workflows import the whole stack; load them on first use so `import atomine` stays light
+    if name == "analyze_atoms":
+        from .workflows.atoms import analyze_atoms
+
+        return analyze_atoms
+    if name == "segment_phases":
+        from .workflows.segment import segment_phases
+
+        return segment_phases
+    raise AttributeError(f"module 'atomine' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "analyze_atoms", "segment_phases"]

@@ -3,10 +3,12 @@
 - :func:`run_demo` -- every built-in simulated dataset, every analysis, saved with the ground truth.
 - :func:`write_simulation` -- a simulated dataset and its ground truth side by side.
 - :func:`signals_dataset` -- several signals of one file as one Dataset (one store).
+- :func:`analyze_atoms` -- atom columns: positions, sublattices, classes, short-range order, order parameters.
 - :func:`segment_phases` -- phase, defect and order-parameter maps from the sliding FFT;
   :func:`segmentation_scores` grades one against a simulation's ground truth.
 """
 
+from .atoms import AtomsResult, analyze_atoms
 from .bundle import signals_dataset, unique_names
 from .demo import DatasetRun, DemoResult, run_demo
 from .demo_analyses import DATASET_ANALYSES, AnalysisOutput, DatasetContext
@@ -15,7 +17,7 @@ from .segment_truth import segmentation_scores, truth_regions
 from .simulated import WrittenSimulation, check_outputs, truth_folder, write_simulation
 
 __all__ = [
-    "AnalysisOutput", "DATASET_ANALYSES", "DatasetContext", "DatasetRun", "DemoResult", "SegmentResult",
+    "AnalysisOutput", "AtomsResult", "DATASET_ANALYSES", "analyze_atoms", "DatasetContext", "DatasetRun", "DemoResult", "SegmentResult",
     "WrittenSimulation", "check_outputs", "run_demo", "segment_phases", "segmentation_scores", "signals_dataset",
     "truth_folder", "truth_regions", "unique_names", "write_simulation",
 ]

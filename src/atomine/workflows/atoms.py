@@ -1,0 +1,242 @@
+"""Atom columns of an image, end to end: positions, sublattices, classes, segregation, order parameters.
+
+:func:`analyze_atoms` composes :mod:`atomine.atoms`:
+
+1. seeds from the lattice period, centres of mass, batched Gaussian fits with Cramer-Rao
+   errors (:func:`~atomine.atoms.locate_atoms`);
+2. sublattices and lattice sites from the vector pair distribution function, and the empty
+   sites (vacancies) (:func:`~atomine.atoms.identify_sublattices`, :func:`~atomine.atoms.find_vacancies`);
+3. fitted intensities normalised by same-sublattice neighbours, Gaussian-mixture classes with
+   posteriors (:func:`~atomine.atoms.classify_atoms`);
+4. Warren-Cowley short-range order with block-bootstrap intervals on every sublattice that holds
+   dopants; polarisation where a sublattice sits in the cage of another (perovskites); lattice
+   strain and rotation of sublattice 0; the vector PDF.
+
+Steps that do not apply to an image (no dopants, no cage geometry) are skipped and the reason is
+recorded in ``summary["skipped"]``: an empty, explained result rather than an error.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .. import __version__
+from ..data import array_hash, file_hash, jsonable
+from ..errors import InputError
+
+Progress = Callable[[int, int, str], None]
+_STAGES = 6
+_MIN_DOPANTS = 3  # short-range order needs at least this many dopants on a sublattice
+
+
+@dataclass
+class AtomsResult:
+    """What :func:`analyze_atoms` found.
+
+    Attributes
+    ----------
+    atoms : pandas.DataFrame
+        One row per column (DESIGN.md's atom table), plus one row per empty site
+        (``cls == "vacancy"``, ``fit_ok`` False, predicted position).
+    sro : pandas.DataFrame
+        Warren-Cowley rows per sublattice and shell (alpha with its interval and the
+        random-arrangement reference); empty when no sublattice holds dopants.
+    polarisation, strain : pandas.DataFrame
+        Per-site B-cation displacement (pm) and lattice strain / rotation, with 1-sigma;
+        empty when they do not apply.
+    pdf : xarray.DataArray
+        Vector pair distribution function (dy, dx in nm) of all fitted atoms.
+    lattice : dict
+        a1, a2 (nm), motif, atoms per sublattice and their mean intensity.
+    summary : dict
+    """
+
+    atoms: pd.DataFrame
+    sro: pd.DataFrame
+    polarisation: pd.DataFrame
+    strain: pd.DataFrame
+    pdf: xr.DataArray
+    lattice: dict[str, Any]
+    summary: dict[str, Any]
+    parameters: dict[str, Any]
+    inputs: dict[str, Any]
+    started: str
+    elapsed_s: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def maps(self) -> xr.Dataset:
+        """Polarisation and strain on the site grid, and the vector PDF, as one Dataset (``result.zarr``)."""
+        from ..atoms import polarisation_map, strain_map
+
+        parts = {"vector_pdf": self.pdf.rename("vector_pdf")}
+        if len(self.polarisation):
+            pol = polarisation_map(self.polarisation)
+            parts.update({f"polarisation_{k}": v.rename({d: f"pol_{d}" for d in v.dims})
+                          for k, v in pol.data_vars.items()})
+        if len(self.strain):
+            st = strain_map(self.strain)
+            parts.update({f"strain_{k}": v.rename({d: f"strain_{d}" for d in v.dims})
+                          for k, v in st.data_vars.items()})
+        ds = xr.Dataset({k: v.reset_coords(drop=True) for k, v in parts.items()})
+        ds.attrs = {"title": "atomine atom analysis", "atomine_version": __version__}
+        return ds
+
+    def provenance(self, files: dict[str, str] | None = None) -> dict[str, Any]:
+        return jsonable({"workflow": "atomine.workflows.atoms.analyze_atoms", "atomine_version": __version__,
+                         "time": self.started, "elapsed_s": round(self.elapsed_s, 3), "parameters": self.parameters,
+                         "inputs": self.inputs, "outputs": dict(files or {})})
+
+    def save(self, directory: str | os.PathLike, overwrite: bool = False, *,
+             report: Callable[["AtomsResult", Path], Any] | None = None) -> Path:
+        """Write ``atoms.parquet`` (+ ``.csv``), ``sro.parquet``, ``polarisation.parquet``, ``strain.parquet``,
+        ``result.zarr``, ``summary.json``, ``provenance.json`` and, given a writer, ``report.html``; atomically."""
+        from ..io import save
+        from ..io._atomic import atomic_path
+
+        directory = Path(directory)
+        with atomic_path(directory, overwrite=overwrite, directory=True) as tmp:
+            tmp.mkdir()
+            self.atoms.to_parquet(tmp / "atoms.parquet", index=False)
+            self.atoms.to_csv(tmp / "atoms.csv", index=False)
+            for name in ("sro", "polarisation", "strain"):
+                getattr(self, name).to_parquet(tmp / f"{name}.parquet", index=False)
+            save(self.maps(), tmp / "result.zarr")
+            (tmp / "summary.json").write_text(json.dumps(jsonable(self.summary), indent=2) + "\n", encoding="utf-8")
+            if report is not None:
+                report(self, tmp / "report.html")
+            files = {p.name: file_hash(p) for p in sorted(tmp.iterdir())}
+            (tmp / "provenance.json").write_text(json.dumps(self.provenance(files), indent=2) + "\n",
+                                                 encoding="utf-8")
+        return directory
+
+
+def _image(image) -> xr.DataArray:
+    if isinstance(image, xr.DataArray):
+        if image.ndim != 2 or tuple(image.dims) != ("y", "x"):
+            raise InputError(f"analyze_atoms needs a 2-D image with dims ('y', 'x'), got dims {tuple(image.dims)}")
+        return image
+    arr = image if hasattr(image, "dask") else np.asarray(image)
+    if arr.ndim != 2:
+        raise InputError(f"analyze_atoms needs a 2-D image (y, x), got {arr.ndim}-D with shape {arr.shape}")
+    from ..data import image as make_image
+
+    return make_image(arr)
+
+
+def _sro(atoms: pd.DataFrame, random_state) -> tuple[pd.DataFrame, list[str]]:
+    from ..atoms import warren_cowley
+
+    rows, skipped = [], []
+    for s in sorted(int(v) for v in atoms["sublattice"].unique() if v >= 0):
+        n = int(((atoms["sublattice"] == s) & (atoms["cls"] == "dopant")).sum())
+        if n < _MIN_DOPANTS:
+            skipped.append(f"short-range order of sublattice {s}: {n} dopant(s)")
+            continue
+        wc = warren_cowley(atoms, sublattice=s, random_state=random_state)
+        rows.append(wc.assign(sublattice=s))
+    return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()), skipped
+
+
+def _optional(fn, what: str, skipped: list[str]) -> pd.DataFrame:
+    """Run an order-parameter step that may not apply (no cage geometry, too few sites)."""
+    try:
+        return fn()
+    except InputError as exc:
+        skipped.append(f"{what}: {exc}")
+        return pd.DataFrame()
+
+
+def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bool = False,
+                  noise: str = "poisson", random_state=0, progress: Progress | None = None) -> AtomsResult:
+    """Find, fit, index, classify every atom column and measure segregation and order parameters.
+
+    Parameters
+    ----------
+    image : xarray.DataArray (y, x) in nm, or 2-D array (pixel units); may be dask-backed
+    separation_nm : float, optional
+        Smallest separation of two columns; default from the lattice period.
+    dark_columns : bool
+        Columns are dark on a bright background (ABF).
+    noise : {"poisson", "gaussian"}
+        Noise model of the Gaussian fits (Poisson: counts; gaussian: e.g. STM heights).
+    random_state : int
+        Seed of the classification mixtures and the bootstrap.
+    progress : callable, optional
+        ``progress(done, total, message)`` after each stage.
+    """
+    from ..atoms import (classify_atoms, find_vacancies, identify_sublattices, lattice_strain, locate_atoms,
+                         normalise_by_neighbours, polarisation, vector_pdf)
+
+    t_start = time.perf_counter()
+    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    image = _image(image)
+    timings: dict[str, float] = {}
+    done = 0
+
+    def tick(message: str, t0: float) -> None:
+        nonlocal done
+        done += 1
+        timings[message] = round(time.perf_counter() - t0, 3)
+        if progress is not None:
+            progress(done, _STAGES, message)
+
+    t0 = time.perf_counter()
+    fitted = locate_atoms(image, separation_nm, invert=dark_columns, noise=noise)
+    if len(fitted) < 4:
+        raise InputError(f"found {len(fitted)} atom column(s); the image shows no lattice of columns (or set "
+                         "separation_nm / dark_columns)")
+    tick(f"{len(fitted)} columns fitted", t0)
+
+    t0 = time.perf_counter()
+    indexed, info = identify_sublattices(fitted, intensity="intensity")
+    empty = find_vacancies(indexed, info, extent=image).assign(fit_ok=False)
+    atoms = pd.concat([indexed, empty], ignore_index=True) if len(empty) else indexed
+    tick(f"{len(info.counts)} sublattice(s)", t0)
+
+    t0 = time.perf_counter()
+    atoms = classify_atoms(normalise_by_neighbours(atoms, "intensity"), random_state=random_state)
+    tick("classes", t0)
+
+    t0 = time.perf_counter()
+    sro, skipped = _sro(atoms, random_state)
+    tick("short-range order", t0)
+
+    t0 = time.perf_counter()
+    # order parameters from columns on lattice sites only (unassigned atoms share site indices)
+    on_sites = atoms[(atoms["sublattice"] >= 0) & atoms["cls"].isin(["host", "dopant"])]
+    pol = _optional(lambda: polarisation(on_sites), "polarisation", skipped)
+    strain = _optional(lambda: lattice_strain(on_sites, sublattice=0), "strain", skipped)
+    tick("order parameters", t0)
+
+    t0 = time.perf_counter()
+    nn = float(np.min(np.linalg.norm([info.a1, info.a2], axis=1)))
+    pdf = vector_pdf(atoms[atoms["cls"] != "vacancy"], radius_nm=2.5 * nn)
+    tick("vector PDF", t0)
+
+    lattice = {"a1_nm": np.asarray(info.a1).tolist(), "a2_nm": np.asarray(info.a2).tolist(),
+               "motif": np.asarray(info.motif).tolist(), "atoms_per_sublattice": np.asarray(info.counts).tolist(),
+               "mean_intensity": np.asarray(info.mean_intensity).tolist(), "unassigned": int(info.n_unassigned)}
+    counts = atoms.groupby(["sublattice", "cls"]).size()
+    summary = {"n_columns": int(len(fitted)), "fit_ok_fraction": float(fitted["fit_ok"].mean()),
+               "median_pos_err_pm": float(1e3 * np.nanmedian(fitted["pos_err"])), "lattice": lattice,
+               "classes": {f"{s}/{c}": int(n) for (s, c), n in counts.items()},
+               "sro": sro.to_dict("records"), "skipped": skipped, "timings_s": timings}
+    parameters = {"separation_nm": separation_nm, "dark_columns": dark_columns, "noise": noise,
+                  "random_state": random_state}
+    inputs = {"image": {"name": str(image.name), "shape": list(image.shape), "dtype": str(image.dtype),
+                        "content_hash": array_hash(image), "provenance": image.attrs.get("provenance", [])}}
+    return AtomsResult(atoms, sro, pol, strain, pdf, lattice, summary, parameters, inputs, started,
+                       time.perf_counter() - t_start, timings)
+
+
+__all__ = ["AtomsResult", "analyze_atoms"]

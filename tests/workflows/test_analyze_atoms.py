@@ -1,0 +1,68 @@
+"""analyze_atoms end to end against simulated ground truth (the workflow; its CLI and report come later)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial import cKDTree
+
+from atomine.errors import InputError
+from atomine.simulate import make
+from atomine.workflows.atoms import analyze_atoms
+
+CONTRACT = ["x", "y", "x_px", "y_px", "x_err", "y_err", "pos_err", "amplitude", "sigma_x", "sigma_y", "theta",
+            "background", "sublattice", "site_i", "site_j", "cls", "p_cls", "fit_ok"]
+
+
+def _matched(result, sim):
+    """Fitted atoms on lattice sites and the nearest true column of each."""
+    truth = sim.truth.tables["atoms"]
+    atoms = result.atoms[(result.atoms.sublattice >= 0) & (result.atoms.cls != "vacancy")]
+    dist, idx = cKDTree(truth[["x", "y"]].to_numpy()).query(atoms[["x", "y"]].to_numpy())
+    return atoms, truth.iloc[idx], dist
+
+
+@pytest.fixture(scope="module")
+def perovskite():
+    sim = make("haadf-perovskite", seed=0)
+    return sim, analyze_atoms(sim.data)
+
+
+def test_sublattices_and_dopants_match_the_simulation(perovskite):
+    sim, r = perovskite
+    atoms, truth, dist = _matched(r, sim)
+    assert np.all(dist < 0.05)  # every indexed column is a true column
+    table = pd.crosstab(atoms.sublattice.to_numpy(), truth.sublattice.to_numpy())
+    assert np.trace(table.to_numpy()) / table.to_numpy().sum() >= 0.995  # sublattice 0 = brightest = Sr/La
+    cls = atoms.cls.isin(["host", "dopant"]).to_numpy()
+    found, true = atoms.cls.to_numpy()[cls] == "dopant", truth.cls.to_numpy()[cls] == "dopant"
+    f1 = 2 * np.sum(found & true) / (np.sum(found) + np.sum(true))
+    assert f1 >= 0.9
+    assert np.allclose(r.lattice["a1_nm"], [0.3905, 0.0], atol=0.002)
+    assert len(r.sro) == 3 and set(r.sro.sublattice) == {0}  # La on the A sites only
+
+
+def test_polar_domains_come_out_at_the_simulated_displacement():
+    sim = make("haadf-polar", seed=0)
+    r = analyze_atoms(sim.data)
+    pol = r.polarisation[r.polarisation.ok]
+    left, right = pol[pol.x < 5.12].dy_pm.median(), pol[pol.x > 5.12].dy_pm.median()
+    assert left == pytest.approx(-15.0, abs=1.0) and right == pytest.approx(15.0, abs=1.0)
+    assert np.median(pol.dy_err_pm) < 5.0
+
+
+def test_saved_folder_holds_the_atom_table(perovskite, tmp_path):
+    _, r = perovskite
+    out = r.save(tmp_path / "atoms")
+    table = pd.read_parquet(out / "atoms.parquet")
+    assert set(CONTRACT) <= set(table.columns)
+    assert set(table.cls.unique()) <= {"host", "dopant", "vacancy", "unknown"}
+    assert {"sro.parquet", "result.zarr", "provenance.json", "summary.json"} <= {p.name for p in out.iterdir()}
+
+
+@pytest.mark.parametrize("data, fragment", [
+    (np.full((128, 128), 5.0), "lattice|flat|blank|no "),
+    (np.zeros((4, 32, 32)), "2-D"),
+])
+def test_bad_images_are_refused(data, fragment):
+    with pytest.raises(InputError, match=fragment):
+        analyze_atoms(data)
