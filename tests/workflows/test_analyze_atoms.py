@@ -66,3 +66,20 @@ def test_saved_folder_holds_the_atom_table(perovskite, tmp_path):
 def test_bad_images_are_refused(data, fragment):
     with pytest.raises(InputError, match=fragment):
         analyze_atoms(data)
+
+
+def test_empty_columns_of_mos2_are_the_vacancies():
+    sim = make("haadf-mos2", seed=0)
+    r = analyze_atoms(sim.data)
+    span = float(sim.data.x[-1])
+    truth = sim.truth.tables["atoms"]
+    true_vac = truth[(truth.cls == "vacancy") & truth.x.between(0.05, span - 0.05) & truth.y.between(0.05, span - 0.05)]
+    found = r.atoms[r.atoms.cls == "vacancy"]
+    recall = np.mean(cKDTree(found[["x", "y"]].to_numpy()).query(true_vac[["x", "y"]].to_numpy())[0] < 0.1)
+    precision = np.mean(cKDTree(true_vac[["x", "y"]].to_numpy()).query(found[["x", "y"]].to_numpy())[0] < 0.1)
+    assert len(true_vac) > 50 and recall == 1.0 and precision >= 0.85
+    # W on Mo sites: the dopants of the brightest sublattice
+    mo = r.atoms[(r.atoms.sublattice == 0) & r.atoms.cls.isin(["host", "dopant"])]
+    idx = cKDTree(truth[["x", "y"]].to_numpy()).query(mo[["x", "y"]].to_numpy())[1]
+    found_d, true_d = (mo.cls == "dopant").to_numpy(), (truth.cls.to_numpy()[idx] == "dopant")
+    assert 2 * np.sum(found_d & true_d) / (found_d.sum() + true_d.sum()) >= 0.9

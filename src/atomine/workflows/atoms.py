@@ -191,7 +191,12 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
             progress(done, _STAGES, message)
 
     t0 = time.perf_counter()
-    fitted = locate_atoms(image, separation_nm, invert=dark_columns, noise=noise)
+    try:
+        fitted = locate_atoms(image, separation_nm, invert=dark_columns, noise=noise)
+    except InputError as exc:
+        if "flat" in str(exc):  # the window-size wording of the lattice-period estimate does not fit here
+            raise InputError("the image is flat (blank): it has no atom columns to find") from None
+        raise
     if len(fitted) < 4:
         raise InputError(f"found {len(fitted)} atom column(s); the image shows no lattice of columns (or set "
                          "separation_nm / dark_columns)")
@@ -199,12 +204,16 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
 
     t0 = time.perf_counter()
     indexed, info = identify_sublattices(fitted, intensity="intensity")
-    empty = find_vacancies(indexed, info, extent=image).assign(fit_ok=False)
-    atoms = pd.concat([indexed, empty], ignore_index=True) if len(empty) else indexed
+    empty = find_vacancies(indexed, info, extent=image)
     tick(f"{len(info.counts)} sublattice(s)", t0)
 
     t0 = time.perf_counter()
-    atoms = classify_atoms(normalise_by_neighbours(atoms, "intensity"), random_state=random_state)
+    # empty sites are the vacancies (found geometrically); the intensity mixture separates host and
+    # dopant columns only: a vacancy component there would split a sublattice's dim tail off as "empty"
+    classified = classify_atoms(normalise_by_neighbours(indexed, "intensity"), vacancy=False,
+                                random_state=random_state)
+    empty = empty.assign(fit_ok=False, cls="vacancy", p_cls=1.0)
+    atoms = pd.concat([classified, empty], ignore_index=True) if len(empty) else classified
     tick("classes", t0)
 
     t0 = time.perf_counter()
