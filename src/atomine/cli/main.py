@@ -11,6 +11,7 @@ import typer
 
 from .. import __version__
 from ._output import options
+from .atoms import atoms
 from .convert import convert
 from .demo import demo
 from .info import info
@@ -49,6 +50,7 @@ app.command("convert")(convert)
 app.command("simulate", cls=SimulateCommand)(simulate)
 app.command("demo")(demo)
 app.command("segment")(segment)
+app.command("atoms")(atoms)
 
 
 def main() -> None:

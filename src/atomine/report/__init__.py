@@ -7,7 +7,8 @@ Figure helpers (``plot_image``, ``plot_maps``, ``plot_image_grid``, ``plot_profi
 ``plot_curves``, ``plot_spectrum_image``, ``plot_cits``, ``plot_atoms_overlay``) return
 matplotlib figures; pass them to :class:`Figure` to embed them as PNG.
 ``write_demo_report(result, path)`` renders the demo workflow's result;
-``segment_sections`` / ``write_segment_report`` the sliding-FFT segmentation's.
+``segment_sections`` / ``write_segment_report`` the sliding-FFT segmentation's;
+``atoms_sections`` / ``write_atoms_report`` the atom-column analysis'.
 
 The figure helpers are imported on first use so that tools needing only the tables
 (e.g. ``atomine info``) do not pay for importing matplotlib.
@@ -32,8 +33,10 @@ _FIGURES = ("plot_image", "plot_maps", "plot_image_grid", "plot_profiles", "plot
 _SPECTRAL = ("plot_spectrum_image", "plot_cits", "didv")
 _DEMO = ("demo_sections", "write_demo_report")
 _SEGMENT = ("segment_sections", "write_segment_report")
+_ATOMS = ("atoms_sections", "write_atoms_report")
 _LAZY = {**{name: "figures" for name in _FIGURES}, **{name: "spectral" for name in _SPECTRAL},
-         **{name: "demo_report" for name in _DEMO}, **{name: "segment_report" for name in _SEGMENT}}
+         **{name: "demo_report" for name in _DEMO}, **{name: "segment_report" for name in _SEGMENT},
+         **{name: "atoms_report" for name in _ATOMS}}
 
 
 def __getattr__(name: str):
@@ -45,7 +48,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "Figure", "Html", "Row", "Section", "Table", "Text", "render_html", "write_report",
-    *_FIGURES, *_SPECTRAL, *_DEMO, *_SEGMENT,
+    *_FIGURES, *_SPECTRAL, *_DEMO, *_SEGMENT, *_ATOMS,
     "axis_is_uniform", "calibration_table", "column_units", "dataframe_html", "metadata_table",
     "parameters_table", "value_statistics",
 ]

@@ -133,9 +133,19 @@ def segmentation_section(ctx: DatasetContext, output: AnalysisOutput) -> Section
     return Section(output.title, segment_sections(result, ctx.simulation.data, truth=ctx.simulation))
 
 
+def atoms_section(ctx: DatasetContext, output: AnalysisOutput) -> Section:
+    """Atom columns, vector PDF, short-range order and order parameters next to the true columns, with the scores."""
+    from .atoms_report import atoms_sections
+
+    result = output.extra.get("result")
+    if result is None:  # e.g. an output read back without its result object: show what there is
+        return generic_section(ctx, output)
+    return Section(output.title, atoms_sections(result, ctx.simulation.data, truth=ctx.simulation))
+
+
 Renderer = Callable[[DatasetContext, AnalysisOutput], Section]
 RENDERERS: dict[str, Renderer] = {"truth_analysis": truth_section, "statistics_analysis": statistics_section,
-                                  "segmentation_analysis": segmentation_section}
+                                  "segmentation_analysis": segmentation_section, "atoms_analysis": atoms_section}
 
 
 def dataset_section(ctx: DatasetContext, outputs: list[AnalysisOutput]) -> Section:

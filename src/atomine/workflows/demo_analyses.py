@@ -17,6 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data import Simulation, axis_scale, axis_units, signal_kind, value_statistics
+from .atoms_truth import atom_scores
 
 
 @dataclass
@@ -151,3 +152,26 @@ def segmentation_analysis(ctx: DatasetContext) -> AnalysisOutput | None:
 
 
 DATASET_ANALYSES = [truth_analysis, statistics_analysis, segmentation_analysis]
+
+
+# Atom analysis runs on the column-resolved STEM presets; the others have no atom columns to fit.
+ATOM_PRESETS = ("haadf-perovskite", "haadf-polar", "haadf-mos2")
+
+
+def atoms_analysis(ctx: DatasetContext) -> AnalysisOutput | None:
+    """Atom columns, sublattices, classes, short-range order and order parameters
+    (:func:`~atomine.workflows.atoms.analyze_atoms`), scored against the simulation's atom table;
+    None for datasets other than ``ATOM_PRESETS``."""
+    if ctx.kind not in ATOM_PRESETS:
+        return None
+    from .atoms import analyze_atoms
+
+    result = analyze_atoms(ctx.simulation.data, random_state=ctx.seed)
+    summary = {k: result.summary[k] for k in ("n_columns", "fit_ok_fraction", "median_pos_err_pm", "lattice",
+                                              "classes", "skipped", "timings_s")}
+    summary["scores"] = atom_scores(result, ctx.simulation)
+    return AnalysisOutput("Atom columns", tables={"atoms": result.atoms, "sro": result.sro},
+                          summary={"atoms": summary}, extra={"result": result})
+
+
+DATASET_ANALYSES.append(atoms_analysis)
