@@ -5,10 +5,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ._image import read_image
 from ._output import guarded, print_info, progress_bar, spinner
-
-_IN_MEMORY_BYTES = 256 << 20  # images up to this size are read whole; larger ones stay dask-backed (tiles)
-
 
 @guarded
 def atoms(
@@ -25,7 +23,6 @@ def atoms(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the folder if it exists.")] = False,
 ) -> None:
     """Fit every atom column of IMAGE; write atoms.parquet, result.zarr and report.html to DIR."""
-    from .. import io
     from ..errors import InputError
     from ..report import write_atoms_report
     from ..workflows import check_outputs
@@ -38,11 +35,7 @@ def atoms(
     if seed < 0:
         raise InputError(f"--seed must be a non-negative integer, got {seed}")
     check_outputs([out_dir], overwrite)  # refuse before the work, not after
-    with spinner(f"reading {image_path}"):
-        sig = int(signal) if signal is not None and signal.isdigit() else signal
-        image = io.load(image_path, sig, kind="image", lazy=True)
-        if image.nbytes <= _IN_MEMORY_BYTES:
-            image = image.compute()
+    image = read_image(image_path, signal)
     with progress_bar(f"fitting atoms in {image_path.name}") as progress:
         result = analyze_atoms(image, separation, dark_columns=dark, noise=noise, random_state=seed,
                                progress=progress)

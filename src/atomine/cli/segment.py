@@ -5,9 +5,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from ._image import read_image
 from ._output import guarded, print_info, progress_bar, spinner
 
-_IN_MEMORY_BYTES = 256 << 20  # images up to this size are read whole; larger ones stay dask-backed (chunk-wise)
 METHODS = ("nfindr", "nmf", "pca", "kmeans", "gmm")
 
 
@@ -30,7 +30,6 @@ def segment(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the folder if it exists.")] = False,
 ) -> None:
     """Segment IMAGE into phases and defects; write result.zarr, defects.parquet and report.html to DIR."""
-    from .. import io
     from ..errors import InputError
     from ..report import write_segment_report
     from ..workflows import check_outputs
@@ -41,11 +40,7 @@ def segment(
     if seed < 0:
         raise InputError(f"--seed must be a non-negative integer, got {seed}")
     check_outputs([out_dir], overwrite)  # refuse before the work, not after
-    with spinner(f"reading {image_path}"):
-        sig = int(signal) if signal is not None and signal.isdigit() else signal
-        image = io.load(image_path, sig, kind="image", lazy=True)
-        if image.nbytes <= _IN_MEMORY_BYTES:
-            image = image.compute()
+    image = read_image(image_path, signal)
     with progress_bar(f"segmenting {image_path.name}") as progress:
         result = segment_phases(image, window, step, components, method, lattice_window=lattice_window,
                                 random_state=seed, progress=progress)
