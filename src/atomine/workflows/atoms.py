@@ -19,7 +19,6 @@ recorded in ``summary["skipped"]``: an empty, explained result rather than an er
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -31,8 +30,8 @@ import pandas as pd
 import xarray as xr
 
 from .. import __version__
-from ..data import array_hash, file_hash, jsonable
 from ..errors import InputError
+from ._image_results import as_image, finish_folder, image_inputs, provenance_record
 
 Progress = Callable[[int, int, str], None]
 _STAGES = 6
@@ -92,9 +91,7 @@ class AtomsResult:
         return ds
 
     def provenance(self, files: dict[str, str] | None = None) -> dict[str, Any]:
-        return jsonable({"workflow": "atomine.workflows.atoms.analyze_atoms", "atomine_version": __version__,
-                         "time": self.started, "elapsed_s": round(self.elapsed_s, 3), "parameters": self.parameters,
-                         "inputs": self.inputs, "outputs": dict(files or {})})
+        return provenance_record("atomine.workflows.atoms.analyze_atoms", self, files)
 
     def save(self, directory: str | os.PathLike, overwrite: bool = False, *,
              report: Callable[["AtomsResult", Path], Any] | None = None) -> Path:
@@ -111,26 +108,8 @@ class AtomsResult:
             for name in ("sro", "polarisation", "strain"):
                 getattr(self, name).to_parquet(tmp / f"{name}.parquet", index=False)
             save(self.maps(), tmp / "result.zarr")
-            (tmp / "summary.json").write_text(json.dumps(jsonable(self.summary), indent=2) + "\n", encoding="utf-8")
-            if report is not None:
-                report(self, tmp / "report.html")
-            files = {p.name: file_hash(p) for p in sorted(tmp.iterdir())}
-            (tmp / "provenance.json").write_text(json.dumps(self.provenance(files), indent=2) + "\n",
-                                                 encoding="utf-8")
+            finish_folder(tmp, self, report)
         return directory
-
-
-def _image(image) -> xr.DataArray:
-    if isinstance(image, xr.DataArray):
-        if image.ndim != 2 or tuple(image.dims) != ("y", "x"):
-            raise InputError(f"analyze_atoms needs a 2-D image with dims ('y', 'x'), got dims {tuple(image.dims)}")
-        return image
-    arr = image if hasattr(image, "dask") else np.asarray(image)
-    if arr.ndim != 2:
-        raise InputError(f"analyze_atoms needs a 2-D image (y, x), got {arr.ndim}-D with shape {arr.shape}")
-    from ..data import image as make_image
-
-    return make_image(arr)
 
 
 def _sro(atoms: pd.DataFrame, random_state) -> tuple[pd.DataFrame, list[str]]:
@@ -179,7 +158,7 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
 
     t_start = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    image = _image(image)
+    image = as_image(image, "analyze_atoms")
     timings: dict[str, float] = {}
     done = 0
 
@@ -242,8 +221,7 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
                "sro": sro.to_dict("records"), "skipped": skipped, "timings_s": timings}
     parameters = {"separation_nm": separation_nm, "dark_columns": dark_columns, "noise": noise,
                   "random_state": random_state}
-    inputs = {"image": {"name": str(image.name), "shape": list(image.shape), "dtype": str(image.dtype),
-                        "content_hash": array_hash(image), "provenance": image.attrs.get("provenance", [])}}
+    inputs = image_inputs(image)
     return AtomsResult(atoms, sro, pol, strain, pdf, lattice, summary, parameters, inputs, started,
                        time.perf_counter() - t_start, timings)
 

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import numbers
 import os
 import time
@@ -30,10 +29,11 @@ import pandas as pd
 import xarray as xr
 
 from .. import __version__
-from ..data import array_hash, axis_scale, axis_units, file_hash, jsonable
+from ..data import axis_scale, axis_units
 from ..errors import InputError
 from ..fourier import estimate_window, find_lattice_peaks, power_spectrum, sliding_fft
 from . import _segment_lattice as lat
+from ._image_results import as_image, finish_folder, image_inputs, provenance_record
 from ._pixel_maps import to_pixels
 from ._segment_unmix import METHODS, choose_n_components, principal_scores, robust_z, unmix, window_features
 
@@ -74,9 +74,7 @@ class SegmentResult:
     timings: dict[str, float] = field(default_factory=dict)
 
     def provenance(self, files: dict[str, str] | None = None) -> dict[str, Any]:
-        return jsonable({"workflow": "atomine.workflows.segment.segment_phases", "atomine_version": __version__,
-                         "time": self.started, "elapsed_s": round(self.elapsed_s, 3), "parameters": self.parameters,
-                         "inputs": self.inputs, "outputs": dict(files or {})})
+        return provenance_record("atomine.workflows.segment.segment_phases", self, files)
 
     def save(self, directory: str | os.PathLike, overwrite: bool = False, *,
              report: Callable[["SegmentResult", Path], Any] | None = None) -> Path:
@@ -92,27 +90,8 @@ class SegmentResult:
             save(self.maps, tmp / "result.zarr")
             self.defects.to_parquet(tmp / "defects.parquet", index=False)
             self.defects.to_csv(tmp / "defects.csv", index=False)
-            (tmp / "summary.json").write_text(json.dumps(jsonable(self.summary), indent=2) + "\n", encoding="utf-8")
-            if report is not None:
-                report(self, tmp / "report.html")
-            files = {p.name: file_hash(p) for p in sorted(tmp.iterdir())}
-            (tmp / "provenance.json").write_text(json.dumps(self.provenance(files), indent=2) + "\n",
-                                                 encoding="utf-8")
+            finish_folder(tmp, self, report)
         return directory
-
-
-def _check_image(image) -> xr.DataArray:
-    if isinstance(image, xr.DataArray):
-        if image.ndim != 2 or tuple(image.dims) != ("y", "x"):
-            raise InputError(f"segment_phases needs a 2-D image with dims ('y', 'x'), got dims {tuple(image.dims)} "
-                             f"and shape {image.shape}")
-        return image
-    arr = np.asarray(image) if not hasattr(image, "dask") else image
-    if arr.ndim != 2:
-        raise InputError(f"segment_phases needs a 2-D image (y, x), got {arr.ndim}-D with shape {arr.shape}")
-    from ..data import image as make_image
-
-    return make_image(arr)
 
 
 def _check_finite(image: xr.DataArray) -> None:
@@ -179,7 +158,7 @@ def segment_phases(image, window: int | None = None, step: int | None = None, n_
     timings: dict[str, float] = {}
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    image = _check_image(image)
+    image = as_image(image, "segment_phases")
     window = _positive_int(window, "window")
     step = _positive_int(step, "step")
     n_components = _positive_int(n_components, "n_components")
@@ -295,8 +274,7 @@ def segment_phases(image, window: int | None = None, step: int | None = None, n_
                   "lattice_window": lattice_window, "lattice_step": lattice_step, "k_max": k_max, "defect_z": defect_z,
                   "min_abundance": min_abundance, "grain_boundary_deg": grain_boundary_deg,
                   "random_state": random_state if isinstance(random_state, (int, type(None))) else "generator"}
-    inputs = {"image": {"name": str(image.name), "shape": list(image.shape), "dtype": str(image.dtype),
-                        "content_hash": array_hash(image), "provenance": image.attrs.get("provenance", [])}}
+    inputs = image_inputs(image)
     return SegmentResult(maps, defects, summary, parameters, inputs, started, time.perf_counter() - t_start,
                          timings)
 
