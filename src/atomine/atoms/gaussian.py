@@ -165,6 +165,8 @@ def fit_gaussians(image, table: pd.DataFrame, *, noise: str = "poisson", joint: 
         width at its bounds (0.35 px; half the neighbour distance, or in joint sweeps 1.6 x the
         local median width), a centre at the edge of its disk or NaN; such an atom keeps its
         input position and gets NaN uncertainties (its other columns are the failed fit's).
+        ``fit_pass`` says which fit an atom keeps: ``"joint"``, ``"independent"`` (no joint
+        sweeps, or the joint refit failed where the independent fit was sound) or ``"failed"``.
 
     Raises
     ------
@@ -186,6 +188,7 @@ def fit_gaussians(image, table: pd.DataFrame, *, noise: str = "poisson", joint: 
                     "intensity"):
             out[col] = np.zeros(0)
         out["fit_ok"] = np.zeros(0, bool)
+        out["fit_pass"] = np.zeros(0, dtype=object)
         return out
     x0, y0 = xy[:, 0].copy(), xy[:, 1].copy()
     r = radius_px(x0, y0, radius_nm, grid.scale, grid.shape)
@@ -201,6 +204,7 @@ def fit_gaussians(image, table: pd.DataFrame, *, noise: str = "poisson", joint: 
                     MIN_SIGMA_PX, SKIP_CHI2, params, cov, status, npix, resvar)
     if progress is not None:
         progress(1, total, "gaussian fit: independent pass")
+    independent = (params.copy(), cov.copy(), status.copy())
     widest = r
     if total > 1:
         # with neighbours subtracted, patches may overlap: widen each to 3 typical column widths
@@ -236,22 +240,41 @@ def fit_gaussians(image, table: pd.DataFrame, *, noise: str = "poisson", joint: 
         used = others
         if progress is not None:
             progress(k + 1, total, f"gaussian fit: joint sweep {k} ({active.size} atoms)")
-    return _table(out, grid, params, cov, status, x0, y0, r, widest)
+    ok = _acceptable(params, cov, status, x0, y0, r, widest)
+    fit_pass = np.full(n, "joint" if total > 1 else "independent", dtype=object)
+    if total > 1:
+        # where the joint refit fails but the independent fit of the same column was sound, keep the
+        # independent one and say so (fit_pass): e.g. STM oxygen on the broad bumps of sub-surface
+        # dopants, which a constant local background cannot follow over the wider joint patch
+        ind_params, ind_cov, ind_status = independent
+        back = ~ok & _acceptable(ind_params, ind_cov, ind_status, x0, y0, r, r)
+        params[back], cov[back] = ind_params[back], ind_cov[back]
+        ok |= back
+        fit_pass[back] = "independent"
+    out = _table(out, grid, params, cov, ok, x0, y0)
+    out["fit_pass"] = np.where(ok, fit_pass, "failed")
+    return out
 
 
-def _table(out, grid: Grid, params, cov, status, x0, y0, r, widest):
-    sigma_x, sigma_y, theta, det = _shape_nm(params, grid)
+def _acceptable(params, cov, status, x0, y0, r, widest) -> np.ndarray:
+    """Which fits describe a column: converged, finite, widths and centre inside their bounds."""
+    a, b, c = params[:, 3], params[:, 4], params[:, 5]
+    det = a * c - b * b
     with np.errstate(invalid="ignore"):
-        s_px = np.sqrt(1.0 / np.linalg.eigvalsh(
-            np.stack([params[:, 3], params[:, 4], params[:, 4], params[:, 5]], axis=1).reshape(-1, 2, 2)))
+        s_px = np.sqrt(1.0 / np.linalg.eigvalsh(np.stack([a, b, b, c], axis=1).reshape(-1, 2, 2)))
     ok = (status == _lm.OK) & np.isfinite(params).all(axis=1) & np.isfinite(cov).all(axis=(1, 2))
     ok &= (det > 0) & np.isfinite(s_px).all(axis=1)
     # at a bound (within 1 %) the optimum lies outside what a column can be
     ok &= (np.nanmin(s_px, axis=1) > 1.01 * MIN_SIGMA_PX) & (np.nanmax(s_px, axis=1) < 0.99 * widest)
     ok &= np.hypot(params[:, 0] - x0, params[:, 1] - y0) < 0.99 * r
     ok &= params[:, 2] > 0
+    ok &= (cov[:, 0, 0] > 0) & (cov[:, 1, 1] > 0)
+    return ok
+
+
+def _table(out, grid: Grid, params, cov, ok, x0, y0):
+    sigma_x, sigma_y, theta, det = _shape_nm(params, grid)
     var_x, var_y = cov[:, 0, 0], cov[:, 1, 1]
-    ok &= (var_x > 0) & (var_y > 0)
     x_px, y_px = np.where(ok, params[:, 0], x0), np.where(ok, params[:, 1], y0)
     x, y = grid.to_phys(x_px, y_px)
     with np.errstate(invalid="ignore"):

@@ -245,7 +245,7 @@ def column_intensity(image, table: pd.DataFrame, radius_nm: float | None = None,
 
 def normalise_by_neighbours(table: pd.DataFrame, column: str = "intensity", *, by: str | None = "sublattice",
                             radius_nm: float | None = None, how: str = "ratio", min_neighbours: int = 3,
-                            max_neighbours: int = 64, out: str | None = None) -> pd.DataFrame:
+                            max_neighbours: int = 64, reference=None, out: str | None = None) -> pd.DataFrame:
     """Each atom's value relative to the median of its same-group neighbours.
 
     Parameters
@@ -268,6 +268,10 @@ def normalise_by_neighbours(table: pd.DataFrame, column: str = "intensity", *, b
         Atoms with fewer finite neighbours get NaN (too few to estimate the local level).
     max_neighbours : int
         At most this many nearest neighbours are used.
+    reference : str or array of bool, optional
+        Only these atoms (a boolean column name or mask) serve as neighbours, e.g. the atoms a
+        first classification called host: where dopants cluster, the plain median of the
+        neighbours is a dopant level and hides them.
     out : str, optional
         Output column name; default ``column + "_norm"``.
 
@@ -288,22 +292,29 @@ def normalise_by_neighbours(table: pd.DataFrame, column: str = "intensity", *, b
         raise InputError(f"radius_nm must be a positive number of nm, got {radius_nm!r}")
     values = pd.to_numeric(table[column], errors="coerce").to_numpy(np.float64)
     xy = table[["x", "y"]].to_numpy(np.float64)
+    use = np.ones(len(table), bool)
+    if reference is not None:
+        use = np.asarray(table[reference] if isinstance(reference, str) else reference)
+        if use.shape != (len(table),) or use.dtype != bool:
+            raise InputError(f"reference must be a boolean column or mask of {len(table)} atoms")
     groups = table[by].to_numpy() if by is not None else np.zeros(len(table), dtype=np.int64)
     result = np.full(len(table), np.nan)
     for g in pd.unique(groups):
         idx = np.flatnonzero(groups == g)
-        if idx.size < 2:
+        ref = idx[use[idx]]
+        if idx.size < 2 or ref.size < 2:
             continue
-        tree = cKDTree(xy[idx])
         r = radius_nm
         if r is None:
-            d1, _ = tree.query(xy[idx], k=2)
+            d1, _ = cKDTree(xy[idx]).query(xy[idx], k=2)
             r = 4.0 * float(np.median(d1[:, 1]))
-        k = min(int(max_neighbours) + 1, idx.size)
+        tree = cKDTree(xy[ref])
+        k = min(int(max_neighbours) + 1, ref.size)
         d, nb = tree.query(xy[idx], k=k, distance_upper_bound=float(r))
-        d, nb = d[:, 1:], nb[:, 1:]  # drop the atom itself
-        valid = np.isfinite(d)
-        nv = np.where(valid, values[idx][np.minimum(nb, idx.size - 1)], np.nan)
+        d, nb = d.reshape(idx.size, k), nb.reshape(idx.size, k)
+        nb_atom = ref[np.minimum(nb, ref.size - 1)]
+        valid = np.isfinite(d) & (nb_atom != idx[:, None])  # never the atom itself
+        nv = np.where(valid, values[nb_atom], np.nan)
         count = np.isfinite(nv).sum(axis=1)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows -> NaN, handled below

@@ -30,10 +30,10 @@ from scipy.spatial import cKDTree
 from ..errors import InputError
 from . import _lattice_basis as basis_
 from ._lattice_walk import index_atoms
-from ._vacancies import find_vacancies
+from ._vacancies import confirm_vacancies, find_vacancies
 from .vector_pdf import median_nn_distance, positions
 
-__all__ = ["LatticeInfo", "identify_sublattices", "find_vacancies"]
+__all__ = ["LatticeInfo", "identify_sublattices", "find_vacancies", "confirm_vacancies"]
 
 # Matching tolerance of the walk, as a fraction of the nearest-neighbour distance: far
 # above picometre noise and slow distortions, far below the distance to a wrong site.

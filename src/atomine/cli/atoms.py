@@ -16,7 +16,11 @@ def atoms(
     separation: Annotated[Optional[float], typer.Option(
         "--separation", help="Smallest column separation in nm (default: from the lattice period).")] = None,
     dark: Annotated[bool, typer.Option("--dark", help="Columns are dark on a bright background (ABF).")] = False,
-    noise: Annotated[str, typer.Option("--noise", help="Fit noise model: poisson (counts) or gaussian.")] = "poisson",
+    noise: Annotated[Optional[str], typer.Option("--noise", help="Fit noise model: poisson (counts) or gaussian "
+                                                 "(default: gaussian for STM, else poisson).")] = None,
+    subsurface: Annotated[Optional[bool], typer.Option(
+        "--subsurface/--no-subsurface", help="Dopants sit below the hollows of the imaged lattice (STM of a "
+        "perovskite surface); default: on for STM images.")] = None,
     signal: Annotated[Optional[str], typer.Option("--signal", help="Image to use, by name or index "
                                                   "(default: the first image in the file).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the classification and bootstrap.")] = 0,
@@ -28,7 +32,7 @@ def atoms(
     from ..workflows import check_outputs
     from ..workflows.atoms import analyze_atoms
 
-    if noise not in ("poisson", "gaussian"):
+    if noise is not None and noise not in ("poisson", "gaussian"):
         raise InputError(f"--noise must be poisson or gaussian, got {noise!r}")
     if separation is not None and not separation > 0:
         raise InputError(f"--separation must be a positive length in nm, got {separation}")
@@ -37,12 +41,17 @@ def atoms(
     check_outputs([out_dir], overwrite)  # refuse before the work, not after
     image = read_image(image_path, signal)
     with progress_bar(f"fitting atoms in {image_path.name}") as progress:
-        result = analyze_atoms(image, separation, dark_columns=dark, noise=noise, random_state=seed,
-                               progress=progress)
+        result = analyze_atoms(image, separation, dark_columns=dark, noise=noise, subsurface=subsurface,
+                               random_state=seed, progress=progress)
     with spinner(f"writing {out_dir}"):
         result.save(out_dir, overwrite=overwrite, report=lambda res, path: write_atoms_report(res, path, image))
     s = result.summary
     sub = ", ".join(str(n) for n in s["lattice"]["atoms_per_sublattice"])
     print_info(f"{s['n_columns']} columns ({100 * s['fit_ok_fraction']:.1f} % fitted, median position error "
                f"{s['median_pos_err_pm']:.1f} pm); sublattices: {sub}; {result.elapsed_s:.1f} s")
+    if "subsurface" in s:
+        n = s["classes"]
+        k = s["subsurface"]["sublattice"]
+        print_info(f"sub-surface sites (sublattice {k}): {n.get(f'{k}/dopant', 0)} dopant, {n.get(f'{k}/host', 0)} "
+                   f"host, {n.get(f'{k}/vacancy', 0)} vacancy")
     print_info(f"wrote {out_dir}: atoms.parquet, result.zarr, report.html")

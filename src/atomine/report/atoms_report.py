@@ -41,7 +41,8 @@ def _columns_section(result, image: xr.DataArray, truth) -> Section:
     atoms = result.atoms
     by_sub = plot_atoms_overlay(image, atoms, by="sublattice", title="columns by sublattice (marker: class)")
     by_cls = plot_atoms_overlay(image, atoms, by="cls", title="columns by class")
-    failed = atoms[~atoms["fit_ok"].astype(bool) & (atoms["cls"] != "vacancy")]
+    imaged = atoms["imaged"].astype(bool) if "imaged" in atoms else atoms["cls"] != "vacancy"
+    failed = atoms[~atoms["fit_ok"].astype(bool) & imaged]
     for fig in (by_sub, by_cls):
         ax = fig.axes[0]
         if len(failed):
@@ -89,7 +90,9 @@ def _pdf_section(result, units: str) -> Section:
     _pdf_axes(fig, fig.add_subplot(), pdf, "vector PDF, all fitted columns", units)
     blocks = [Figure(fig, caption="2-D vector pair distribution function of all columns (log colour scale); "
                                   "dy grows downward like y")]
-    atoms = result.atoms[(result.atoms["cls"] != "vacancy") & (result.atoms["sublattice"] >= 0)]
+    a = result.atoms
+    imaged = a["imaged"].astype(bool) if "imaged" in a else a["cls"] != "vacancy"
+    atoms = a[imaged & (a["sublattice"] >= 0)]
     n_sub = int(atoms["sublattice"].nunique())
     if 1 < n_sub <= 3 and pdf.size:  # a few pairs are cheap (KD-tree); more would not read
         pairs = vector_pdf(atoms, radius_nm=float(pdf.attrs.get("radius_nm", abs(pdf.dx.values[-1]))),
@@ -200,6 +203,11 @@ def _summary_section(result) -> Section:
             ("lattice a2 (nm)", f"({a2[0]:.4f}, {a2[1]:.4f}), |a2| = {np.hypot(*a2):.4f}"),
             ("atoms per sublattice", ", ".join(map(str, lat.get("atoms_per_sublattice", [])))),
             ("columns on no sublattice", lat.get("unassigned", "")), ("total time (s)", f"{result.elapsed_s:.2f}")]
+    if "subsurface" in s:
+        sub = s["subsurface"]
+        rows.append(("sub-surface sites", f"sublattice {sub['sublattice']} at fractional {tuple(sub['fraction'])} "
+                     f"of the cell (the hollow whose height spreads most: {sub['spread']}); classes by mean height "
+                     f"in a {sub['radius_nm']:.3f} nm disk"))
     rows += [(f"skipped: {k.split(':')[0]}", k.split(":", 1)[-1].strip()) for k in s.get("skipped", [])]
     classes = pd.DataFrame([(k.split("/")[0], k.split("/")[1], n) for k, n in s.get("classes", {}).items()],
                            columns=["sublattice", "class", "columns"])
@@ -232,6 +240,12 @@ def score_table(scores: dict) -> pd.DataFrame:
         v = scores["vacancies"]
         rows.append(("vacancy recall", _fmt(v["recall"])))
         rows.append(("vacancies true / found", f"{v['true']} / {v['found']}"))
+    if "subsurface" in scores:
+        ss = scores["subsurface"]
+        rows.append(("sub-surface sites predicted / true in the field", f"{ss['found_sites']} / {ss['true_sites']}"))
+        rows.append(("sub-surface site position RMS (pm)", _fmt(ss.get("position_rms_pm"))))
+        v = ss["vacancy_sites"]
+        rows.append(("sub-surface vacancy precision / recall", f"{_fmt(v['precision'])} / {_fmt(v['recall'])}"))
     return pd.DataFrame(rows, columns=["score", "value"])
 
 

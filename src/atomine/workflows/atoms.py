@@ -112,6 +112,36 @@ class AtomsResult:
         return directory
 
 
+def _classes(image, indexed: pd.DataFrame, info, subsurface: bool, dark_columns: bool, random_state):
+    """(tables to concatenate, summary entries): imaged columns and, for STM, the classified hollow sites."""
+    from ..atoms import column_intensity
+    from ..atoms.classify import classify_host_referenced
+    from ..atoms.hollow import classify_hollow_sites
+
+    on_lattice = (indexed["sublattice"] >= 0).to_numpy()
+    if subsurface:
+        # the imaged atoms are the surface lattice; the dopants show at the hollows below it
+        columns = indexed.assign(cls="host", p_cls=1.0, imaged=True)
+        columns.loc[~on_lattice, ["cls", "p_cls"]] = ["unknown", np.nan]
+        sites, details = classify_hollow_sites(image, indexed, info, random_state=random_state)
+        sites = sites.assign(sublattice=int(info.n_sublattices), fit_ok=False, imaged=False)
+        details["sublattice"] = int(info.n_sublattices)
+        return [columns, sites], {"subsurface": details}
+    # empty sites are the vacancies (found geometrically); the intensity mixture separates host and
+    # dopant columns only: a vacancy component there would split a sublattice's dim tail off as "empty".
+    # Columns off the lattice (unassigned) have no same-sublattice neighbours to be compared with.
+    # the statistic is the disk-integrated intensity above the ring background between the columns:
+    # on simulated HAADF it separates La from Sr by 9 host sd against 6 for the fitted Gaussian
+    # volume, whose width and local-constant errors give the host distribution long tails
+    measured = column_intensity(image, indexed.drop(columns=["intensity"]), method="disk", background="ring",
+                                polarity="dark" if dark_columns else "bright")
+    indexed = indexed.assign(intensity_disk=measured["intensity"].to_numpy())
+    classified = classify_host_referenced(indexed, "intensity_disk", vacancy=False, random_state=random_state,
+                                          sublattices=sorted(int(v) for v in np.unique(indexed["sublattice"])
+                                                             if v >= 0))
+    return [classified.assign(imaged=True)], {"classification": classified.attrs.get("classification", {})}
+
+
 def _sro(atoms: pd.DataFrame, random_state) -> tuple[pd.DataFrame, list[str]]:
     from ..atoms import warren_cowley
 
@@ -121,7 +151,11 @@ def _sro(atoms: pd.DataFrame, random_state) -> tuple[pd.DataFrame, list[str]]:
         if n < _MIN_DOPANTS:
             skipped.append(f"short-range order of sublattice {s}: {n} dopant(s)")
             continue
-        wc = warren_cowley(atoms, sublattice=s, random_state=random_state)
+        try:
+            wc = warren_cowley(atoms, sublattice=s, random_state=random_state)
+        except InputError as exc:  # e.g. a field too small for the block bootstrap
+            skipped.append(f"short-range order of sublattice {s}: {exc}")
+            continue
         rows.append(wc.assign(sublattice=s))
     return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()), skipped
 
@@ -135,8 +169,14 @@ def _optional(fn, what: str, skipped: list[str]) -> pd.DataFrame:
         return pd.DataFrame()
 
 
+def _subsurface_default(image) -> bool:
+    """STM images the surface; its dopants sit below the hollows (the seed case, LCMO (001))."""
+    return str(image.attrs.get("signal", "")).upper() in {"STM", "TOPOGRAPHY"}
+
+
 def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bool = False,
-                  noise: str = "poisson", random_state=0, progress: Progress | None = None) -> AtomsResult:
+                  noise: str | None = None, subsurface: bool | None = None, random_state=0,
+                  progress: Progress | None = None) -> AtomsResult:
     """Find, fit, index, classify every atom column and measure segregation and order parameters.
 
     Parameters
@@ -146,15 +186,20 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
         Smallest separation of two columns; default from the lattice period.
     dark_columns : bool
         Columns are dark on a bright background (ABF).
-    noise : {"poisson", "gaussian"}
-        Noise model of the Gaussian fits (Poisson: counts; gaussian: e.g. STM heights).
+    noise : {"poisson", "gaussian"}, optional
+        Noise model of the Gaussian fits (Poisson: counts; gaussian: e.g. STM heights). Default:
+        gaussian for STM/topography images and images with negative values, else Poisson.
+    subsurface : bool, optional
+        The dopants sit below the hollows of the imaged lattice, not on imaged columns (STM of a
+        perovskite surface): the imaged atoms form the surface lattice (all ``host``), and the
+        hollow sites, predicted from it, are classified by local height as one more sublattice
+        (``imaged`` False). Default: True for STM/topography images, else False.
     random_state : int
         Seed of the classification mixtures and the bootstrap.
     progress : callable, optional
         ``progress(done, total, message)`` after each stage.
     """
-    from ..atoms import (classify_atoms, find_vacancies, identify_sublattices, lattice_strain, locate_atoms,
-                         normalise_by_neighbours, polarisation, vector_pdf)
+    from ..atoms import confirm_vacancies, find_vacancies, identify_sublattices, lattice_strain, locate_atoms, polarisation, vector_pdf
 
     t_start = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -169,6 +214,10 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
         if progress is not None:
             progress(done, _STAGES, message)
 
+    stm = _subsurface_default(image)
+    subsurface = stm if subsurface is None else bool(subsurface)
+    if noise is None:
+        noise = "gaussian" if stm or bool(image.min() < 0) else "poisson"
     t0 = time.perf_counter()
     try:
         fitted = locate_atoms(image, separation_nm, invert=dark_columns, noise=noise)
@@ -184,15 +233,15 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
     t0 = time.perf_counter()
     indexed, info = identify_sublattices(fitted, intensity="intensity")
     empty = find_vacancies(indexed, info, extent=image)
+    # an empty site may hold a faint column the seeds missed: refit it before calling it a vacancy
+    missed, empty = confirm_vacancies(image, indexed, empty, invert=dark_columns, noise=noise)
+    indexed = pd.concat([indexed.assign(found_by="peak"), missed], ignore_index=True)
     tick(f"{len(info.counts)} sublattice(s)", t0)
 
     t0 = time.perf_counter()
-    # empty sites are the vacancies (found geometrically); the intensity mixture separates host and
-    # dopant columns only: a vacancy component there would split a sublattice's dim tail off as "empty"
-    classified = classify_atoms(normalise_by_neighbours(indexed, "intensity"), vacancy=False,
-                                random_state=random_state)
-    empty = empty.assign(fit_ok=False, cls="vacancy", p_cls=1.0)
-    atoms = pd.concat([classified, empty], ignore_index=True) if len(empty) else classified
+    parts, class_info = _classes(image, indexed, info, subsurface, dark_columns, random_state)
+    empty = empty.assign(fit_ok=False, cls="vacancy", p_cls=1.0, imaged=False)
+    atoms = pd.concat(parts + ([empty] if len(empty) else []), ignore_index=True)
     tick("classes", t0)
 
     t0 = time.perf_counter()
@@ -200,15 +249,16 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
     tick("short-range order", t0)
 
     t0 = time.perf_counter()
-    # order parameters from columns on lattice sites only (unassigned atoms share site indices)
-    on_sites = atoms[(atoms["sublattice"] >= 0) & atoms["cls"].isin(["host", "dopant"])]
+    # order parameters from fitted columns on lattice sites only (unassigned atoms share site
+    # indices; predicted hollow sites would only echo the lattice they were predicted from)
+    on_sites = atoms[(atoms["sublattice"] >= 0) & atoms["cls"].isin(["host", "dopant"]) & atoms["imaged"]]
     pol = _optional(lambda: polarisation(on_sites), "polarisation", skipped)
     strain = _optional(lambda: lattice_strain(on_sites, sublattice=0), "strain", skipped)
     tick("order parameters", t0)
 
     t0 = time.perf_counter()
     nn = float(np.min(np.linalg.norm([info.a1, info.a2], axis=1)))
-    pdf = vector_pdf(atoms[atoms["cls"] != "vacancy"], radius_nm=2.5 * nn)
+    pdf = vector_pdf(atoms[atoms["imaged"]], radius_nm=2.5 * nn)
     tick("vector PDF", t0)
 
     lattice = {"a1_nm": np.asarray(info.a1).tolist(), "a2_nm": np.asarray(info.a2).tolist(),
@@ -219,8 +269,9 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
                "median_pos_err_pm": float(1e3 * np.nanmedian(fitted["pos_err"])), "lattice": lattice,
                "classes": {f"{s}/{c}": int(n) for (s, c), n in counts.items()},
                "sro": sro.to_dict("records"), "skipped": skipped, "timings_s": timings}
+    summary.update(class_info)
     parameters = {"separation_nm": separation_nm, "dark_columns": dark_columns, "noise": noise,
-                  "random_state": random_state}
+                  "subsurface": subsurface, "random_state": random_state}
     inputs = image_inputs(image)
     return AtomsResult(atoms, sro, pol, strain, pdf, lattice, summary, parameters, inputs, started,
                        time.perf_counter() - t_start, timings)

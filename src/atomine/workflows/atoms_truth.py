@@ -56,7 +56,8 @@ def atom_scores(result, simulation: Simulation) -> dict[str, Any]:
 
     t = truth_columns(simulation.truth.tables["atoms"], simulation.data)
     a = result.atoms
-    found = a[a["cls"] != "vacancy"].reset_index(drop=True)
+    imaged = a["imaged"].astype(bool) if "imaged" in a else a["cls"] != "vacancy"
+    found = a[imaged].reset_index(drop=True)
     dist, idx = cKDTree(t[["x", "y"]].to_numpy(np.float64)).query(found[["x", "y"]].to_numpy(np.float64))
     ok = dist <= MATCH_NM
     f, true = found[ok], t.iloc[idx[ok]].reset_index(drop=True)
@@ -88,7 +89,34 @@ def atom_scores(result, simulation: Simulation) -> dict[str, Any]:
             hit = int((dv <= MATCH_NM).sum())
         scores["vacancies"] = {"true": int(len(tv)), "found": int(len(vac)), "recall": hit / len(tv)}
     scores["polarisation"] = _polarisation_scores(result.polarisation, t)
+    sub = result.summary.get("subsurface")
+    sites = simulation.truth.tables.get("sites")
+    if sub is not None and sites is not None:
+        scores["subsurface"] = _site_scores(a[a["sublattice"] == sub["sublattice"]], sites, simulation.data)
+        scores["dopants"] = scores["subsurface"]["dopants"]
     return scores
+
+
+def _site_scores(found: pd.DataFrame, sites: pd.DataFrame, image: xr.DataArray) -> dict[str, Any]:
+    """Classified hollow sites against the true sub-surface sites in the field (STM): dopant P/R/F1
+    (true dopant sites without a predicted site count as missed) and vacancy recall."""
+    from scipy.spatial import cKDTree
+
+    t = truth_columns(sites[sites["in_image"]] if "in_image" in sites else sites, image)
+    if not len(found) or not len(t):
+        return {"true_sites": int(len(t)), "found_sites": int(len(found)), "dopants": _prf(0, 0, 0)}
+    dist, idx = cKDTree(t[["x", "y"]].to_numpy(np.float64)).query(found[["x", "y"]].to_numpy(np.float64))
+    ok = dist <= MATCH_NM
+    cls, tcls = found["cls"].to_numpy(), t["cls"].to_numpy()[idx]
+    out: dict[str, Any] = {"true_sites": int(len(t)), "found_sites": int(len(found)), "matched": int(ok.sum()),
+                           "position_rms_pm": float(1e3 * np.sqrt(np.mean(dist[ok] ** 2))) if ok.any() else None}
+    for c in ("dopant", "vacancy"):
+        hit = ok & (tcls == c)
+        tp = int((hit & (cls == c)).sum())
+        fp = int(((cls == c) & ~hit).sum())
+        fn = int((hit & (cls != c)).sum()) + int((t["cls"] == c).sum()) - int(np.unique(idx[hit]).size)
+        out[f"{c}s" if c == "dopant" else "vacancy_sites"] = _prf(tp, fp, fn)
+    return out
 
 
 def _polarisation_scores(pol: pd.DataFrame, t: pd.DataFrame) -> list[dict[str, Any]]:
