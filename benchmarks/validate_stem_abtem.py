@@ -174,13 +174,14 @@ def _gpts(extent_A: float) -> int:
     return next_fast_len(int(np.ceil(extent_A / max_sampling)))  # small prime factors keep FFTW fast
 
 
-def _sto_atoms(n_cells: int):
+def _sto_atoms(n_cells: int, lateral_cells: int = LATERAL_CELLS):
+    """SrTiO3 [001], ``lateral_cells`` x ``lateral_cells`` x ``n_cells`` cells, Sr columns at (i a, j a)."""
     import ase
 
     # planes at a/4 and 3a/4 so no atom sits on a slice boundary (slices are a/2 thick)
     cell = ase.Atoms("SrTiO3", scaled_positions=[(0, 0, .25), (.5, .5, .75), (.5, 0, .75), (0, .5, .75), (.5, .5, .25)],
                      cell=[A_STO] * 3, pbc=True)
-    return cell * (LATERAL_CELLS, LATERAL_CELLS, n_cells)
+    return cell * (lateral_cells, lateral_cells, n_cells)
 
 
 def _mos2_atoms():
