@@ -33,7 +33,9 @@ def test_atoms_writes_the_table_maps_and_report(cli, perovskite_file, tmp_path):
     truth = sim.truth.tables["atoms"]
     dist, _ = cKDTree(truth[["x", "y"]].to_numpy()).query(fitted[["x", "y"]].to_numpy())
     assert np.median(dist) < 0.02  # nm: the columns are where the simulation put them
-    assert (fitted.pos_err > 0).all() and (fitted.pos_err < 0.02).all()
+    cations = fitted.sublattice.isin([0, 1])
+    assert (fitted.pos_err > 0).all() and (fitted.pos_err[cations] < 0.02).all()
+    assert (fitted.pos_err[~cations] < 0.1).all()  # faint O columns (~1/15 of Sr in HAADF)
     assert (out / "result.zarr").is_dir() and (out / "report.html").stat().st_size > 10_000
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["inputs"]["image"]["content_hash"].startswith("sha256:")

@@ -94,7 +94,7 @@ def _pdf_section(result, units: str) -> Section:
     imaged = a["imaged"].astype(bool) if "imaged" in a else a["cls"] != "vacancy"
     atoms = a[imaged & (a["sublattice"] >= 0)]
     n_sub = int(atoms["sublattice"].nunique())
-    if 1 < n_sub <= 3 and pdf.size:  # a few pairs are cheap (KD-tree); more would not read
+    if 1 < n_sub <= 4 and pdf.size:  # a few pairs are cheap (KD-tree); more would not read
         pairs = vector_pdf(atoms, radius_nm=float(pdf.attrs.get("radius_nm", abs(pdf.dx.values[-1]))),
                            bin_nm=pdf.attrs.get("bin_nm"), by="sublattice")
         fs, ts = pairs["from_sublattice"].values, pairs["to_sublattice"].values

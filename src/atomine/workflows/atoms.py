@@ -188,7 +188,7 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
         Columns are dark on a bright background (ABF).
     noise : {"poisson", "gaussian"}, optional
         Noise model of the Gaussian fits (Poisson: counts; gaussian: e.g. STM heights). Default:
-        gaussian for STM/topography images and images with negative values, else Poisson.
+        gaussian for STM/topography images and images without a positive mean, else Poisson.
     subsurface : bool, optional
         The dopants sit below the hollows of the imaged lattice, not on imaged columns (STM of a
         perovskite surface): the imaged atoms form the surface lattice (all ``host``), and the
@@ -199,6 +199,7 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
     progress : callable, optional
         ``progress(done, total, message)`` after each stage.
     """
+    from ..atoms._sparse_sites import complete_sparse_sublattices
     from ..atoms import confirm_vacancies, find_vacancies, identify_sublattices, lattice_strain, locate_atoms, polarisation, vector_pdf
 
     t_start = time.perf_counter()
@@ -217,7 +218,8 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
     stm = _subsurface_default(image)
     subsurface = stm if subsurface is None else bool(subsurface)
     if noise is None:
-        noise = "gaussian" if stm or bool(image.min() < 0) else "poisson"
+        # counts (a few negative pixels from read noise included) unless heights or a zero-mean signal
+        noise = "gaussian" if stm or not bool(image.mean() > 0) else "poisson"
     t0 = time.perf_counter()
     try:
         fitted = locate_atoms(image, separation_nm, invert=dark_columns, noise=noise)
@@ -232,10 +234,12 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
 
     t0 = time.perf_counter()
     indexed, info = identify_sublattices(fitted, intensity="intensity")
+    # faint sublattices the seeds only sampled (HAADF oxygen) come out of the unassigned atoms
+    indexed, info, sparse = complete_sparse_sublattices(image, indexed, info, invert=dark_columns, noise=noise)
     empty = find_vacancies(indexed, info, extent=image)
     # an empty site may hold a faint column the seeds missed: refit it before calling it a vacancy
     missed, empty = confirm_vacancies(image, indexed, empty, invert=dark_columns, noise=noise)
-    indexed = pd.concat([indexed.assign(found_by="peak"), missed], ignore_index=True)
+    indexed = pd.concat([indexed, missed], ignore_index=True)
     tick(f"{len(info.counts)} sublattice(s)", t0)
 
     t0 = time.perf_counter()
@@ -263,7 +267,8 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
 
     lattice = {"a1_nm": np.asarray(info.a1).tolist(), "a2_nm": np.asarray(info.a2).tolist(),
                "motif": np.asarray(info.motif).tolist(), "atoms_per_sublattice": np.asarray(info.counts).tolist(),
-               "mean_intensity": np.asarray(info.mean_intensity).tolist(), "unassigned": int(info.n_unassigned)}
+               "mean_intensity": np.asarray(info.mean_intensity).tolist(), "unassigned": int(info.n_unassigned),
+               "sparse_sublattices": sparse}
     counts = atoms.groupby(["sublattice", "cls"]).size()
     summary = {"n_columns": int(len(fitted)), "fit_ok_fraction": float(fitted["fit_ok"].mean()),
                "median_pos_err_pm": float(1e3 * np.nanmedian(fitted["pos_err"])), "lattice": lattice,
