@@ -13,7 +13,17 @@ from atomine.workflows.demo_analyses import ATOM_PRESETS, DATASET_ANALYSES, Data
 def test_it_is_a_demo_analysis_with_a_renderer():
     assert atoms_analysis in DATASET_ANALYSES
     assert "atoms_analysis" in RENDERERS
-    assert set(ATOM_PRESETS) == {"haadf-perovskite", "haadf-polar", "haadf-mos2"}
+    assert set(ATOM_PRESETS) == {"haadf-perovskite", "abf-perovskite", "haadf-polar", "haadf-mos2", "stm-lcmo"}
+
+
+def test_stm_demo_scores_the_sub_surface_dopants():
+    run = run_demo(seed=0, kinds=["stm-lcmo"], analyses=[atoms_analysis]).datasets[0]
+    (output,) = run.outputs
+    result = output.extra["result"]
+    assert result.parameters["subsurface"] and result.parameters["noise"] == "gaussian"
+    scores = output.summary["atoms"]["scores"]
+    assert scores["subsurface"]["dopants"]["f1"] >= 0.95
+    assert scores["sublattice_agreement"] >= 0.995
 
 
 @pytest.mark.parametrize("kind", ["haadf-grains", "eels-si", "cits-grid", "lattice"])

@@ -154,8 +154,9 @@ def segmentation_analysis(ctx: DatasetContext) -> AnalysisOutput | None:
 DATASET_ANALYSES = [truth_analysis, statistics_analysis, segmentation_analysis]
 
 
-# Atom analysis runs on the column-resolved STEM presets; the others have no atom columns to fit.
-ATOM_PRESETS = ("haadf-perovskite", "haadf-polar", "haadf-mos2")
+# Atom analysis runs on the column-resolved STEM presets and the atomically resolved STM topograph
+# (the seed case: surface oxygen, dopants below the hollows); the others have no atom columns to fit.
+ATOM_PRESETS = ("haadf-perovskite", "abf-perovskite", "haadf-polar", "haadf-mos2", "stm-lcmo")
 
 
 def atoms_analysis(ctx: DatasetContext) -> AnalysisOutput | None:
@@ -166,7 +167,8 @@ def atoms_analysis(ctx: DatasetContext) -> AnalysisOutput | None:
         return None
     from .atoms import analyze_atoms
 
-    result = analyze_atoms(ctx.simulation.data, random_state=ctx.seed)
+    dark = ctx.simulation.data.attrs.get("signal") in ("ABF", "BF")  # bright-field columns are dips
+    result = analyze_atoms(ctx.simulation.data, dark_columns=dark, random_state=ctx.seed)
     summary = {k: result.summary[k] for k in ("n_columns", "fit_ok_fraction", "median_pos_err_pm", "lattice",
                                               "classes", "skipped", "timings_s")}
     summary["scores"] = atom_scores(result, ctx.simulation)
