@@ -118,7 +118,9 @@ def confirm_vacancies(image, table: pd.DataFrame, empty: pd.DataFrame, *, invert
         Fitted rows (the atom-table columns of ``table``) of sites that hold a column, with
         ``found_by`` = ``"lattice"``.
     vacancies : pandas.DataFrame
-        The rows of ``empty`` that stay empty.
+        The rows of ``empty`` that stay empty, with ``p_vacancy``: the posterior that the site is
+        empty from its disk intensity against an occupied column (ratio 1) and an empty one (0),
+        both with the sublattice's column-to-column spread (NaN where the disk leaves the field).
     """
     from .gaussian import fit_gaussians
 
@@ -161,7 +163,7 @@ def confirm_vacancies(image, table: pd.DataFrame, empty: pd.DataFrame, *, invert
     # two indications, both needed: the refit's height (a fit at a width bound still measures one:
     # faint STM oxygen on sloping ground often ends there) and the disk-integrated intensity above
     # the ring between the columns, each against the sublattice's median
-    disk = _disk_ratio(image, table, empty, invert)
+    disk, spread = _disk_ratio(image, table, empty, invert)
     with np.errstate(invalid="ignore"):
         # a disk cut by the field's edge cannot be measured and does not vote
         column = (fit["amplitude"].to_numpy(np.float64) >= float(min_fraction) * ref) & (
@@ -170,11 +172,18 @@ def confirm_vacancies(image, table: pd.DataFrame, empty: pd.DataFrame, *, invert
     for c in ("sublattice", "site_i", "site_j"):
         found[c] = empty.loc[column, c].to_numpy()
     found["found_by"] = "lattice"
-    return found.reset_index(drop=True), empty[~column]
+    # how sure "empty" is: the site's disk intensity against an occupied column's (ratio 1) and an
+    # empty one's (0), both with the sublattice's column-to-column spread (equal priors)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        z0, z1 = disk / spread, (disk - 1.0) / spread
+        p_empty = 1.0 / (1.0 + np.exp(0.5 * (z0 ** 2 - z1 ** 2)))
+    vacancies = empty[~column].assign(p_vacancy=p_empty[~column])
+    return found.reset_index(drop=True), vacancies
 
 
-def _disk_ratio(image, table: pd.DataFrame, empty: pd.DataFrame, invert: bool) -> np.ndarray:
-    """Disk intensity (ring background) of each empty site over its sublattice's median column."""
+def _disk_ratio(image, table: pd.DataFrame, empty: pd.DataFrame, invert: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Disk intensity (ring background) of each empty site over its sublattice's median column, and the
+    sublattice's robust spread of that ratio among its columns (1.4826 x MAD)."""
     from .intensity import column_intensity
 
     xy = positions(table, "table")
@@ -182,8 +191,11 @@ def _disk_ratio(image, table: pd.DataFrame, empty: pd.DataFrame, invert: bool) -
     both = pd.concat([table[["x_px", "y_px"]], empty[["x_px", "y_px"]]], ignore_index=True)
     value = column_intensity(image, both, radius, method="disk", background="ring",
                              polarity="dark" if invert else "bright")["intensity"].to_numpy(np.float64)
-    level = pd.Series(value[:len(table)]).groupby(table["sublattice"].to_numpy()).median()
-    return value[len(table):] / empty["sublattice"].map(level).to_numpy(np.float64)
+    groups = pd.Series(value[:len(table)]).groupby(table["sublattice"].to_numpy())
+    level = groups.median()
+    spread = groups.agg(lambda v: 1.4826 * np.nanmedian(np.abs(v - np.nanmedian(v)))) / level
+    sub = empty["sublattice"]
+    return value[len(table):] / sub.map(level).to_numpy(np.float64), sub.map(spread).to_numpy(np.float64)
 
 
 def _extent(extent, info: LatticeInfo) -> tuple:

@@ -46,7 +46,8 @@ class AtomsResult:
     ----------
     atoms : pandas.DataFrame
         One row per column (DESIGN.md's atom table), plus one row per empty site
-        (``cls == "vacancy"``, ``fit_ok`` False, predicted position).
+        (``cls == "vacancy"``, ``fit_ok`` False, predicted position, ``p_cls`` how clearly the
+        site is empty; ``"unknown"`` below 0.6).
     sro : pandas.DataFrame
         Warren-Cowley rows per sublattice and shell (alpha with its interval and the
         random-arrangement reference); empty when no sublattice holds dopants.
@@ -244,7 +245,13 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
 
     t0 = time.perf_counter()
     parts, class_info = _classes(image, indexed, info, subsurface, dark_columns, random_state)
-    empty = empty.assign(fit_ok=False, cls="vacancy", p_cls=1.0, imaged=False)
+    # a vacancy's p_cls is how clearly its site is empty (disk intensity against occupied columns)
+    p_empty = empty["p_vacancy"] if "p_vacancy" in empty else pd.Series(np.nan, index=empty.index)
+    # as for the mixture's classes, a call below 0.6 is "unknown" (the refit found too little for a
+    # column, the disk too much for an empty site: e.g. faint oxygen at low dose)
+    unsure = (p_empty < 0.6).to_numpy()
+    empty = empty.drop(columns=["p_vacancy"], errors="ignore").assign(
+        fit_ok=False, cls=np.where(unsure, "unknown", "vacancy"), p_cls=p_empty.to_numpy(), imaged=False)
     atoms = pd.concat(parts + ([empty] if len(empty) else []), ignore_index=True)
     tick("classes", t0)
 
