@@ -26,6 +26,7 @@ from scipy.signal import savgol_filter
 from ..data import require_dims, uniform_axis
 from ..data.provenance import with_step
 from ..errors import InputError
+from ._checks import finite, is_dask
 
 _DIMS = ("y", "x", "bias")
 
@@ -41,13 +42,6 @@ def _bias_step(bias) -> tuple[np.ndarray, float]:
         raise InputError("the bias axis must be finite, strictly monotonic and evenly spaced (Savitzky-Golay "
                          "needs a uniform step); resample the sweep onto a uniform grid first")
     return b, axis[1]
-
-
-def _finite(block: np.ndarray, what: str) -> np.ndarray:
-    block = np.asarray(block, dtype=np.float64)
-    if not np.isfinite(block).all():
-        raise InputError(f"{what} holds NaN or inf values; mask or interpolate the bad curves first")
-    return block
 
 
 def _window_channels(window_v, bias: np.ndarray, step: float, polyorder: int) -> int:
@@ -97,7 +91,7 @@ def savgol_didv(iv, bias, *, window_v: float | None = None, polyorder: int = 2) 
     bias, step = _bias_step(bias)
     polyorder = _polyorder(polyorder)
     n = _window_channels(window_v, bias, step, polyorder)
-    iv = _finite(iv, "the I(V) curves")
+    iv = finite(iv, "the I(V) curves")
     if iv.shape[-1] != bias.size:
         raise InputError(f"the curves have {iv.shape[-1]} bias channels but the bias axis has {bias.size}")
     # the signed step makes the derivative d/dV whichever way the sweep runs
@@ -129,8 +123,8 @@ def feenstra_normalise(iv, didv, bias, *, broadening_v: float | None = None) -> 
         Dimensionless normalised conductance; about 1 for an ohmic (flat-DOS) junction.
     """
     bias, _ = _bias_step(bias)
-    iv = _finite(iv, "the I(V) curves")
-    didv = _finite(didv, "the dI/dV curves")
+    iv = finite(iv, "the I(V) curves")
+    didv = finite(didv, "the dI/dV curves")
     if iv.shape != didv.shape or iv.shape[-1] != bias.size:
         raise InputError(f"I(V) {iv.shape} and dI/dV {didv.shape} must share one shape ending in the "
                          f"{bias.size} bias channels")
@@ -202,7 +196,7 @@ def gap_edges(didv, bias, *, threshold: float = 0.5, reference_v=None, with_flag
     t = float(threshold)
     if not np.isfinite(t) or not 0 < t < 1:
         raise InputError(f"threshold must be a fraction between 0 and 1, got {threshold!r}")
-    d = _finite(didv, "the dI/dV curves")
+    d = finite(didv, "the dI/dV curves")
     if step < 0:  # work on an increasing axis
         bias, d = bias[::-1], d[..., ::-1]
     if not bias[0] < 0 < bias[-1]:
@@ -247,21 +241,17 @@ def _grid(da, what: str) -> tuple[np.ndarray, object]:
     return np.asarray(da.coords["bias"].values, dtype=np.float64), da.data
 
 
-def _is_dask(a) -> bool:
-    return hasattr(a, "dask") and hasattr(a, "compute") and not isinstance(a, np.ndarray)
-
-
 def _map_pixels(func, *arrays, out_channels: int | None = None):
     """Apply ``func`` to pixel blocks of (ny, nx, n_bias) arrays; numpy stays numpy.
 
     ``out_channels`` is the length of the last axis of ``func``'s output when it differs
     from the bias axis.
     """
-    if not any(_is_dask(a) for a in arrays):
+    if not any(is_dask(a) for a in arrays):
         return func(*arrays)
     import dask.array as dka
 
-    first = next(a for a in arrays if _is_dask(a)).rechunk({2: -1})
+    first = next(a for a in arrays if is_dask(a)).rechunk({2: -1})
     arrays = [dka.asarray(a).rechunk(first.chunks) for a in arrays]
     chunks = first.chunks if out_channels is None else first.chunks[:2] + ((out_channels,),)
     return dka.map_blocks(func, *arrays, dtype=np.float64, chunks=chunks)

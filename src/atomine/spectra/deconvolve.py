@@ -27,6 +27,7 @@ import xarray as xr
 from ..data import require_dims, uniform_axis
 from ..data.provenance import with_step
 from ..errors import InputError
+from ._checks import is_dask
 
 _DIMS = ("y", "x", "energy")
 _FWHM_PER_AREA_OVER_HEIGHT = 2.0 * np.sqrt(np.log(2.0) / np.pi)  # Gaussian: FWHM = this * area / height
@@ -336,10 +337,6 @@ def _lowloss(da) -> np.ndarray:
     return energy
 
 
-def _is_dask(a) -> bool:
-    return hasattr(a, "dask") and hasattr(a, "compute") and not isinstance(a, np.ndarray)
-
-
 def t_over_lambda(lowloss: xr.DataArray, *, method: str = "ssd") -> xr.DataArray:
     """t/lambda map of a low-loss spectrum image by the log-ratio method (:func:`log_ratio_thickness`).
 
@@ -359,7 +356,7 @@ def t_over_lambda(lowloss: xr.DataArray, *, method: str = "ssd") -> xr.DataArray
     if method not in ("ssd", "window"):
         raise InputError(f"method must be 'ssd' or 'window', got {method!r}")
     data = lowloss.data
-    if _is_dask(data):
+    if is_dask(data):
         import dask.array as dka
 
         data = dka.map_blocks(lambda b: log_ratio_thickness(b, energy, method=method), data.rechunk({2: -1}),
@@ -393,7 +390,7 @@ def single_scattering(lowloss: xr.DataArray, *, reconvolution: str = "gaussian",
           "tail_fraction": tail_fraction, "extend_factor": extend_factor}
     fourier_log(np.exp(-0.5 * energy**2)[None, :] + 1e-3, energy, **kw)  # checks the parameters before any work
     data = lowloss.data
-    if _is_dask(data):
+    if is_dask(data):
         import dask.array as dka
 
         data = dka.map_blocks(lambda b: fourier_log(b, energy, **kw), data.rechunk({2: -1}), dtype=np.float64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,6 +28,22 @@ def as_image(image, what: str) -> xr.DataArray:
     from ..data import image as make_image
 
     return make_image(arr)
+
+
+def stage_clock(progress: Callable[[int, int, str], None] | None, total: int,
+                timings: dict[str, float]) -> Callable[[str, float], None]:
+    """``tick(message, t0)``: records the stage's seconds since ``t0`` in ``timings`` and reports
+    ``progress(done, total, message)``."""
+    done = 0
+
+    def tick(message: str, t0: float) -> None:
+        nonlocal done
+        done += 1
+        timings[message] = round(time.perf_counter() - t0, 3)
+        if progress is not None:
+            progress(done, total, message)
+
+    return tick
 
 
 def image_inputs(image: xr.DataArray) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import xarray as xr
 
 from .. import __version__
 from ..errors import InputError
-from ._image_results import as_image, finish_folder, image_inputs, provenance_record
+from ._image_results import as_image, finish_folder, image_inputs, provenance_record, stage_clock
 
 Progress = Callable[[int, int, str], None]
 _STAGES = 6
@@ -207,14 +207,7 @@ def analyze_atoms(image, separation_nm: float | None = None, *, dark_columns: bo
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     image = as_image(image, "analyze_atoms")
     timings: dict[str, float] = {}
-    done = 0
-
-    def tick(message: str, t0: float) -> None:
-        nonlocal done
-        done += 1
-        timings[message] = round(time.perf_counter() - t0, 3)
-        if progress is not None:
-            progress(done, _STAGES, message)
+    tick = stage_clock(progress, _STAGES, timings)
 
     stm = _subsurface_default(image)
     subsurface = stm if subsurface is None else bool(subsurface)

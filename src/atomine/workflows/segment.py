@@ -33,7 +33,7 @@ from ..data import axis_scale, axis_units
 from ..errors import InputError
 from ..fourier import estimate_window, find_lattice_peaks, power_spectrum, sliding_fft
 from . import _segment_lattice as lat
-from ._image_results import as_image, finish_folder, image_inputs, provenance_record
+from ._image_results import as_image, finish_folder, image_inputs, provenance_record, stage_clock
 from ._pixel_maps import to_pixels
 from ._segment_unmix import METHODS, choose_n_components, principal_scores, robust_z, unmix, window_features
 
@@ -174,14 +174,7 @@ def segment_phases(image, window: int | None = None, step: int | None = None, n_
     if window is not None and window > min(ny, nx):
         raise InputError(f"window {window} px is larger than the image ({ny} x {nx} px); use a window <= {min(ny, nx)}")
     _check_finite(image)
-    done = 0
-
-    def tick(message: str, t0: float) -> None:
-        nonlocal done
-        done += 1
-        timings[message] = round(time.perf_counter() - t0, 3)
-        if progress is not None:
-            progress(done, _STAGES, message)
+    tick = stage_clock(progress, _STAGES, timings)
 
     # 1. window size and band limit from the lattice
     t0 = time.perf_counter()
