@@ -270,8 +270,14 @@ def _active_set_all(G, B, sum_to_one, max_iter):
 
 
 def _constrained(X, E, sum_to_one):
-    G = np.ascontiguousarray(E @ E.T)
-    B = np.ascontiguousarray(X @ E.T)
+    G = E @ E.T
+    # Scale the Gram problem to O(1): the minimiser is unchanged, and the sum-to-one row of the
+    # KKT system (ones) then meets G on the same scale. Unscaled, spectra in counts (G ~ 1e8)
+    # made the closure pivot fall below the singularity guard, which bent the constraint.
+    s = float(np.abs(np.diag(G)).max()) if G.size else 1.0
+    s = s if s > 0 and np.isfinite(s) else 1.0
+    G = np.ascontiguousarray(G / s)
+    B = np.ascontiguousarray((X @ E.T) / s)
     out, iters = _active_set_all(G, B, sum_to_one, 50 * E.shape[0] + 50)
     stuck = int((iters < 0).sum())
     if stuck:  # the method is finite in exact arithmetic; rounding on degenerate endmembers can make it cycle
