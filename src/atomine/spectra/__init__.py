@@ -4,23 +4,29 @@ EELS: find and name core-loss edges (:mod:`.edges`), fit and remove the power-la
 background per pixel (:mod:`.background`), locate the zero-loss peak per pixel and align
 the low-loss and a simultaneous core-loss on it (:mod:`.zero_loss`), thickness and
 single-scattering deconvolution (:mod:`.deconvolve`). CITS: numerical and normalised
-conductance, band-gap edges and gap maps (:mod:`.cits`).
+conductance, band-gap edges and gap maps (:mod:`.cits`). Before and after unmixing:
+Poisson noise weighting (:mod:`.weighting`), PCA denoising that reports what it removed
+(:mod:`.denoise`), and naming what each component contains (:mod:`.annotate`).
 
 Arrays (numpy or dask, spectral axis last) in, arrays or DataFrames out, plus thin
 xarray wrappers; dask input is processed one block of pixels at a time.
 """
 
+from .annotate import annotate_cits, annotate_eels
 from .background import PARAMS, fit_power_law, power_law, pre_edge_window, remove_background
 from .cits import didv, feenstra_normalise, gap_edges, gap_map, normalised_conductance, savgol_didv
+from .denoise import DenoiseReport, pca_denoise
 from .deconvolve import fourier_log, log_ratio_thickness, single_scattering, t_over_lambda, zero_loss_peak
 from .edges import detect_onsets, find_edges, match_edges, summed_spectrum
+from .weighting import PoissonWeights, poisson_weights
 from .zero_loss import (ZeroLossAlignment, align_zero_loss, calibrate_offset, shift_spectra, zero_loss_shifts,
                         zlp_position)
 
 __all__ = [
-    "PARAMS", "ZeroLossAlignment", "align_zero_loss", "calibrate_offset", "detect_onsets", "didv",
-    "feenstra_normalise", "find_edges", "fit_power_law", "fourier_log", "gap_edges", "gap_map",
-    "log_ratio_thickness", "match_edges", "normalised_conductance", "power_law", "pre_edge_window",
-    "remove_background", "savgol_didv", "shift_spectra", "single_scattering", "summed_spectrum", "t_over_lambda",
-    "zero_loss_peak", "zero_loss_shifts", "zlp_position",
+    "DenoiseReport", "PARAMS", "PoissonWeights", "ZeroLossAlignment", "align_zero_loss", "annotate_cits",
+    "annotate_eels", "calibrate_offset", "detect_onsets", "didv", "feenstra_normalise", "find_edges",
+    "fit_power_law", "fourier_log", "gap_edges", "gap_map", "log_ratio_thickness", "match_edges",
+    "normalised_conductance", "pca_denoise", "poisson_weights", "power_law", "pre_edge_window",
+    "remove_background", "savgol_didv", "shift_spectra", "single_scattering", "summed_spectrum",
+    "t_over_lambda", "zero_loss_peak", "zero_loss_shifts", "zlp_position",
 ]
