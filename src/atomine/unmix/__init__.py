@@ -8,7 +8,9 @@ arrays; the ones that say so also on dask arrays too large for memory.
 from .abundance import abundances, fcls, nnls, sum_to_one_ls, ucls
 from .atgp import ATGP, atgp
 from .clusters import GaussianMixture, KMeans
+from .constraints import Closure, FixedSpectra, NonNegative, Selectivity
 from .decompose import NMF, PCA
+from .mcr import MCRALS
 from .n_components import ComponentEstimate, estimate_n_components
 from .nfindr import NFINDR, nfindr, simplex_volume
 from .vca import VCA, estimate_snr, vca
@@ -17,4 +19,5 @@ __all__ = [
     "ATGP", "ComponentEstimate", "GaussianMixture", "KMeans", "NFINDR", "NMF", "PCA", "VCA",
     "abundances", "atgp", "estimate_n_components", "estimate_snr", "fcls", "nfindr", "nnls",
     "simplex_volume", "sum_to_one_ls", "ucls", "vca",
+    "Closure", "FixedSpectra", "MCRALS", "NonNegative", "Selectivity",
 ]

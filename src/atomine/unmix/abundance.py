@@ -269,22 +269,43 @@ def _active_set_all(G, B, sum_to_one, max_iter):
     return out, iters
 
 
-def _constrained(X, E, sum_to_one):
-    G = E @ E.T
+def solve_gram(G, B, sum_to_one: bool, *, stacklevel: int = 2):
+    """Exact rows a of ``min 1/2 a'Ga - b'a`` over a >= 0 (and sum(a) == 1 when ``sum_to_one``).
+
+    The Gram form of NNLS / FCLS: ``G = E E'`` (k, k) and ``B = X E'`` (n, k) are all the
+    solver needs, so callers that already hold these products (MCR-ALS) skip X entirely.
+
+    Parameters
+    ----------
+    G : array (k, k)
+        Gram matrix of the endmembers (symmetric positive semi-definite).
+    B : array (n, k)
+        Products of each sample with the endmembers.
+    sum_to_one : bool
+        Add the closure constraint (FCLS) to non-negativity (NNLS).
+
+    Returns
+    -------
+    A : ndarray (n, k)
+    """
+    G = np.asarray(G, dtype=np.float64)
     # Scale the Gram problem to O(1): the minimiser is unchanged, and the sum-to-one row of the
     # KKT system (ones) then meets G on the same scale. Unscaled, spectra in counts (G ~ 1e8)
     # made the closure pivot fall below the singularity guard, which bent the constraint.
     s = float(np.abs(np.diag(G)).max()) if G.size else 1.0
     s = s if s > 0 and np.isfinite(s) else 1.0
-    G = np.ascontiguousarray(G / s)
-    B = np.ascontiguousarray((X @ E.T) / s)
-    out, iters = _active_set_all(G, B, sum_to_one, 50 * E.shape[0] + 50)
+    out, iters = _active_set_all(np.ascontiguousarray(G / s), np.ascontiguousarray(np.asarray(B, dtype=np.float64) / s),
+                                 sum_to_one, 50 * G.shape[0] + 50)
     stuck = int((iters < 0).sum())
     if stuck:  # the method is finite in exact arithmetic; rounding on degenerate endmembers can make it cycle
         warnings.warn(f"{'FCLS' if sum_to_one else 'NNLS'} did not converge on {stuck} of {len(iters)} samples "
                       "(nearly collinear endmembers?); their abundances are feasible but may not be optimal",
-                      RuntimeWarning, stacklevel=4)
+                      RuntimeWarning, stacklevel=stacklevel + 1)
     return out
+
+
+def _constrained(X, E, sum_to_one):
+    return solve_gram(E @ E.T, X @ E.T, sum_to_one, stacklevel=4)
 
 
 def _nnls_np(X, E):
@@ -350,4 +371,4 @@ def abundances(X, E, method: str = "fcls"):
     return solver(X, E)
 
 
-__all__ = ["abundances", "fcls", "nnls", "ucls", "sum_to_one_ls", "METHODS"]
+__all__ = ["abundances", "fcls", "nnls", "ucls", "sum_to_one_ls", "solve_gram", "METHODS"]
