@@ -7,6 +7,7 @@ arrays; the ones that say so also on dask arrays too large for memory.
 
 from .abundance import abundances, fcls, nnls, sum_to_one_ls, ucls
 from .atgp import ATGP, atgp
+from .bayes import BayesianUnmixing
 from .clusters import GaussianMixture, KMeans
 from .constraints import Closure, FixedSpectra, NonNegative, Selectivity
 from .decompose import NMF, PCA
@@ -20,4 +21,5 @@ __all__ = [
     "abundances", "atgp", "estimate_n_components", "estimate_snr", "fcls", "nfindr", "nnls",
     "simplex_volume", "sum_to_one_ls", "ucls", "vca",
     "Closure", "FixedSpectra", "MCRALS", "NonNegative", "Selectivity",
+    "BayesianUnmixing",
 ]
