@@ -17,6 +17,7 @@ from .demo import demo
 from .info import info
 from .segment import segment
 from .simulate import SimulateCommand, simulate
+from .unmix import unmix
 
 app = typer.Typer(
     name="atomine",
@@ -51,6 +52,7 @@ app.command("simulate", cls=SimulateCommand)(simulate)
 app.command("demo")(demo)
 app.command("segment")(segment)
 app.command("atoms")(atoms)
+app.command("unmix")(unmix)
 
 
 def main() -> None:

@@ -143,9 +143,20 @@ def atoms_section(ctx: DatasetContext, output: AnalysisOutput) -> Section:
     return Section(output.title, atoms_sections(result, ctx.simulation.data, truth=ctx.simulation))
 
 
+def unmix_section(ctx: DatasetContext, output: AnalysisOutput) -> Section:
+    """Component spectra and abundance maps next to the true ones, with the acceptance scores."""
+    from .unmix_report import unmix_sections
+
+    result = output.extra.get("unmix_result")
+    if result is None:  # e.g. an output read back without its result object: show what there is
+        return generic_section(ctx, output)
+    return Section(output.title, unmix_sections(result, truth=ctx.simulation))
+
+
 Renderer = Callable[[DatasetContext, AnalysisOutput], Section]
 RENDERERS: dict[str, Renderer] = {"truth_analysis": truth_section, "statistics_analysis": statistics_section,
-                                  "segmentation_analysis": segmentation_section, "atoms_analysis": atoms_section}
+                                  "segmentation_analysis": segmentation_section, "atoms_analysis": atoms_section,
+                                  "unmix_analysis": unmix_section}
 
 
 def dataset_section(ctx: DatasetContext, outputs: list[AnalysisOutput]) -> Section:

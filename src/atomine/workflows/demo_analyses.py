@@ -177,3 +177,34 @@ def atoms_analysis(ctx: DatasetContext) -> AnalysisOutput | None:
 
 
 DATASET_ANALYSES.append(atoms_analysis)
+
+
+# Spectral unmixing runs on the presets built for it: every pixel a convex mixture of three pure responses.
+UNMIX_PRESETS = ("eels-si-mixed", "cits-grid-mixed")
+_UNMIX_SUMMARY = ("kind", "method", "n_components", "n_components_chosen", "n_components_criterion",
+                  "preprocessing", "lack_of_fit_percent", "residual_rms_median", "residual_units", "skipped",
+                  "timings_s")
+
+
+def unmix_analysis(ctx: DatasetContext) -> AnalysisOutput | None:
+    """Pure spectra and abundance maps (:func:`~atomine.workflows.unmix.unmix_spectra`, N-FINDR + FCLS, the
+    number of components chosen from the data), scored against the simulation's truth; None for datasets
+    other than ``UNMIX_PRESETS``."""
+    if ctx.kind not in UNMIX_PRESETS:
+        return None
+    from .unmix import unmix_spectra
+    from .unmix_truth import unmix_scores
+
+    result = unmix_spectra(ctx.simulation.data, method="fcls", random_state=ctx.seed)
+    # a dim of its own: the truth's "component" axis (phase names) is another labelling of the same phases
+    abundance = result.maps["abundance"].drop_vars(["component", "component_name"]).rename(
+        component="unmix_component")
+    maps = {"unmix_abundance": abundance, "unmix_residual": result.maps["residual"]}
+    summary = {k: result.summary[k] for k in _UNMIX_SUMMARY if k in result.summary}
+    summary["scores"] = unmix_scores(result, ctx.simulation)
+    tables = {"unmix_annotations": result.annotations} if len(result.annotations) else {}
+    return AnalysisOutput("Spectral unmixing", maps=maps, tables=tables, summary={"unmixing": summary},
+                          extra={"unmix_result": result})
+
+
+DATASET_ANALYSES.append(unmix_analysis)
