@@ -64,7 +64,7 @@ def _maps_figure(panels: list[tuple[xr.DataArray, str, str, tuple | None, str]],
 
 
 def _mark_features(ax, table: pd.DataFrame, component: int, kind: str, color: str) -> None:
-    """Edges (EELS) or gap and resonances (CITS) of one component as vertical lines with names."""
+    """Edges (EELS), X-ray lines (EDS) or gap and resonances (CITS) of one component as vertical lines with names."""
     if table is None or not len(table) or "component" not in table:
         return
     rows = table[table["component"] == component]
@@ -79,7 +79,8 @@ def _mark_features(ax, table: pd.DataFrame, component: int, kind: str, color: st
                 ax.text(row["position_v"], top, f"{row['position_v']:+.2f} V", rotation=90, ha="right", va="top",
                         fontsize=7)
         else:
-            onset = row.get("measured_onset_ev", np.nan)
+            # EELS rows give the measured onset (eV); EDS rows the line centroid in keV on the workflow's eV axis
+            onset = row.get("measured_onset_ev", 1000.0 * row.get("measured_keV", np.nan))
             if not np.isfinite(onset):
                 continue
             name = row.get("lines") if isinstance(row.get("lines"), str) else (
@@ -245,8 +246,8 @@ def unmix_sections(result, truth=None) -> list[Section]:
     """
     T, match, scores = _truth_spectra(result, truth)
     kind = result.summary["kind"]
-    what = ("edges (dashed: measured onset)" if kind != "cits" else
-            "gap (shaded) and resonances (dashed)")
+    what = {"cits": "gap (shaded) and resonances (dashed)", "eds": "X-ray lines (dashed: measured centroid)"}.get(
+        kind, "edges (dashed: measured onset)")
     spectra = Section("Component spectra", [Figure(_spectra_figure(result, T, match), caption=(
         f"pure spectra on the physical axis with their {what}" +
         ("; EELS: each spectrum's own power-law background removed with the pixels' window" if

@@ -16,6 +16,12 @@ What is unmixed, and why:
   (Savitzky-Golay, cubic, 5 % of the sweep: quadratic fits of the same window bias narrow
   resonances by ~4 deg of spectral angle). The number of components is estimated on I(V),
   whose noise is nearly white; the derivative filter correlates neighbouring channels.
+* EDS counts: linear on the raw counts too (each phase brings its own bremsstrahlung), so no
+  background is removed. The energy axis is put in eV and channels below 0.15 keV dropped:
+  the detector's zero-energy noise (strobe) peak there follows the pulse processor, not the
+  specimen, and holds most of a Velox file's counts (82 % on HyperSpy's SuperX file). The
+  elements of the summed spectrum are identified (:func:`atomine.spectra.identify_lines`) and
+  their principal lines mapped (:func:`atomine.spectra.elemental_maps`, maps ``eds_<El>_<line>``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import xarray as xr
 
 from ..data import signal_kind
 from ..errors import CalibrationError, InputError
+from ._unmix_steps import eds_step, lowloss_step, pixel_map
 
 BACKGROUND_MODES = ("endmember", "pixel", "none")
 DIDV_POLYORDER = 3
@@ -141,42 +148,16 @@ def choose_k(Z: np.ndarray, random_state) -> tuple[int, dict[str, Any]]:
                        "relative_drop": drop.tolist(), "cv_minimum_k": int(k_min)}
 
 
-def _pixel_map(values, si: xr.DataArray, name: str, units: str, long_name: str) -> xr.DataArray:
-    return xr.DataArray(np.asarray(values, dtype=np.float32), dims=("y", "x"),
-                        coords={d: si.coords[d] for d in ("y", "x") if d in si.coords}, name=name,
-                        attrs={"units": units, "long_name": long_name})
-
-
-def _lowloss(si: xr.DataArray, lowloss, info: dict, maps: dict) -> xr.DataArray:
-    """Zero-loss alignment of the core loss on the low loss, and the t/lambda map (recorded, not divided out)."""
-    from ..spectra import align_zero_loss, t_over_lambda
-
-    if not isinstance(lowloss, xr.DataArray) or lowloss.dims[-1] != "energy" or lowloss.shape[:2] != si.shape[:2]:
-        raise InputError("lowloss must be a ('y', 'x', 'energy') low-loss spectrum image of the same pixels as the "
-                         "core loss")
-    aligned = align_zero_loss(lowloss, si)
-    maps["zlp_shift"] = _pixel_map(aligned.shifts.values, si, "zlp_shift", "eV", "zero-loss position before alignment")
-    maps["t_over_lambda"] = _pixel_map(t_over_lambda(aligned.lowloss).values, si, "t_over_lambda", "1",
-                                       "relative thickness t/lambda (log-ratio)")
-    info["lowloss"] = {"zero_loss_alignment": "core loss shifted per pixel by the low-loss ZLP position "
-                                              "(atomine.spectra.align_zero_loss, axis cropped to the common range)",
-                       "offset_ev": aligned.offset_ev,
-                       "deconvolution": "none: plural scattering is left in (Fourier-ratio deconvolution of the core "
-                                        "loss is not built); t/lambda is mapped so thick regions can be judged"}
-    core = aligned.coreloss
-    return core.copy(data=np.asarray(core.data, dtype=np.float64))
-
-
 def _background(si: xr.DataArray, mode: str, info: dict, maps: dict):
     """Per-pixel power-law fit before the first edge; returns (subtracted data or None, window)."""
     from ..spectra import remove_background
 
     ds = remove_background(si)
     window = tuple(float(v) for v in ds.attrs["window_ev"])
-    maps["background_r"] = _pixel_map(ds["r"].values, si, "background_r", "1", "power-law exponent r of A E^-r")
-    maps["background_chi2_red"] = _pixel_map(ds["chi2_red"].values, si, "background_chi2_red", "1",
+    maps["background_r"] = pixel_map(ds["r"].values, si, "background_r", "1", "power-law exponent r of A E^-r")
+    maps["background_chi2_red"] = pixel_map(ds["chi2_red"].values, si, "background_chi2_red", "1",
                                              "reduced chi-square of the per-pixel background fit")
-    maps["background_r_squared"] = _pixel_map(ds["r_squared"].values, si, "background_r_squared", "1",
+    maps["background_r_squared"] = pixel_map(ds["r_squared"].values, si, "background_r_squared", "1",
                                               "fraction of the window's variance the background fit explains")
     chi2 = ds["chi2_red"].values
     info["background"] = {
@@ -224,7 +205,9 @@ def prepare(si: xr.DataArray, kind: str, *, background, lowloss, weighting, rand
         if lowloss is not None:
             if kind != "eels":
                 raise InputError("lowloss applies to EELS only")
-            si = _lowloss(si, lowloss, info, maps)
+            si = lowloss_step(si, lowloss, info, maps)
+        if kind == "eds":
+            si = eds_step(si, info, maps)
         energy = np.asarray(si.coords["energy"].values, dtype=np.float64)
         raw = np.asarray(si.data, dtype=np.float64).reshape(-1, energy.size)
         X = raw

@@ -4,13 +4,14 @@
 
 1. checks and preprocessing (:mod:`._unmix_prep`): EELS power-law background (window before
    the first edge, per-pixel fit quality), optional zero-loss alignment on a low-loss SI,
-   Poisson channel weighting; CITS dI/dV;
+   Poisson channel weighting; EDS: zero-energy noise peak cut, elements of the summed
+   spectrum identified and mapped; CITS dI/dV;
 2. the number of components, given or chosen by bi-cross-validation;
 3. unmixing: a mixed pixel is a convex combination of pure spectra (abundances >= 0 summing
    to one, spectra >= 0), by N-FINDR + exact FCLS, N-FINDR + NNLS, NMF started from the
    N-FINDR endmembers, MCR-ALS, or Bayesian (Gibbs) unmixing with credible intervals;
 4. per-pixel residual, endmembers on the physical axis (EELS: background removed with the
-   same window), and what each component contains (edges; gap and resonances).
+   same window), and what each component contains (edges; X-ray lines; gap and resonances).
 
 All methods work on the weighted data divided by one global scale (values of order one);
 endmembers are mapped back to data units at the end.
@@ -56,9 +57,11 @@ class UnmixResult:
         the data's units; ``abundance_lo`` / ``abundance_hi`` and ``endmember_lo`` /
         ``endmember_hi`` (bayes: 95 % credible bounds); per-pixel preprocessing maps
         (``background_r``, ``background_chi2_red``, ``background_r_squared``, ``t_over_lambda``,
-        ``zlp_shift``). Coordinate ``component_name``.
+        ``zlp_shift``); EDS: net counts of the principal line of each element of the summed
+        spectrum (``eds_<El>_<line>``, e.g. ``eds_Ni_Ka``). Coordinate ``component_name``.
     annotations : pandas.DataFrame
-        EELS: the edges each component contains; CITS: each component's gap and resonances.
+        EELS: the edges each component contains; EDS: its X-ray lines
+        (:func:`atomine.spectra.annotate_eds`); CITS: each component's gap and resonances.
     summary : dict
         Preprocessing, how K was chosen (criterion and values), method, fit quality, timings,
         skipped steps.
@@ -125,8 +128,9 @@ def unmix_spectra(si, *, method: str = "fcls", n_components: int | None = None, 
     Parameters
     ----------
     si : xarray.DataArray
-        ``("y", "x", "energy")`` EELS or EDS counts (energy in eV), or ``("y", "x", "bias")`` CITS
-        current (bias in V); see :mod:`atomine.data`.
+        ``("y", "x", "energy")`` EELS or EDS counts (energy in eV; EDS when ``attrs["signal"]`` is
+        "EDS", whose axis may also be in keV), or ``("y", "x", "bias")`` CITS current (bias in V);
+        see :mod:`atomine.data`.
     method : {"fcls", "nnls", "nmf", "mcr", "bayes"}
         fcls: N-FINDR endmembers (denoised vertex pixels), exact fully constrained abundances;
         nnls: the same endmembers, non-negative abundances that need not sum to one; nmf: NMF
@@ -319,11 +323,12 @@ def _assemble(p: prep.Prepared, A, E, residual, extra, scale, names) -> xr.Datas
 
 
 def _annotate(p: prep.Prepared, maps: xr.Dataset, skipped: list[str]) -> pd.DataFrame:
-    """Edges per EELS component, gap and resonances per CITS component; empty (and recorded) otherwise."""
+    """Edges per EELS component, X-ray lines per EDS component, gap and resonances per CITS component; empty
+    (and recorded) otherwise."""
     try:
-        from ..spectra import annotate_cits, annotate_eels
+        from ..spectra import annotate_cits, annotate_eds, annotate_eels
     except ImportError:
-        skipped.append("annotations: atomine.spectra.annotate_eels / annotate_cits are not available yet")
+        skipped.append("annotations: atomine.spectra.annotate_eels / annotate_eds / annotate_cits are not available")
         return pd.DataFrame()
     spectra = maps["endmember_counts"] if "endmember_counts" in maps else maps["endmember"]
     try:
@@ -331,6 +336,11 @@ def _annotate(p: prep.Prepared, maps: xr.Dataset, skipped: list[str]) -> pd.Data
             table = annotate_cits(spectra.values, p.axis)
         elif p.kind == "eels" and p.info.get("background", {}).get("mode") != "pixel":
             table = annotate_eels(spectra.values, p.axis)
+        elif p.kind == "eds":
+            # a component is a per-pixel spectrum; its lines are judged on the counts it stands for, at most
+            # those of the pixels it represents (the sum of its abundance)
+            table = annotate_eds(spectra, n_pixels=maps["abundance"].sum(("y", "x")).values,
+                                 candidates=p.info.get("eds", {}).get("candidates"))
         else:
             skipped.append(f"annotations: none for {p.kind} data" + (" with the per-pixel background removed"
                                                                      if p.kind == "eels" else ""))
