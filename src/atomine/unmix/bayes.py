@@ -2,9 +2,15 @@
 
 Model: ``x_p = M' a_p + n_p`` for every sample p.
 
-- Abundances ``a_p`` are uniform on the simplex (a_pk >= 0, sum_k a_pk = 1); their
-  conditional is a Gaussian restricted to the simplex, drawn per pixel in its
-  K-1 free coordinates.
+- Abundances ``a_p`` are Dirichlet(alpha) on the simplex, with the concentrations
+  alpha_k learned (log-normal prior centred on alpha = 1, Dobigeon et al.'s uniform
+  prior). Their conditional is a Gaussian restricted to the simplex times
+  prod_k a_k ** (alpha_k - 1), drawn per pixel in its K-1 free coordinates. Why not the
+  uniform prior: where pixels crowd near the vertices and edges (alpha < 1: smooth
+  abundance fields with nearly pure regions), it explains the noisy crowd at the
+  boundary by a larger simplex; its vertices then sat ~7 % too far out and its 95 %
+  intervals covered 56-63 % of the truth (Dirichlet(0.4-0.5) mixtures and EELS fields
+  with floor 0.002).
 - Endmembers live in the (K-1)-dimensional affine PCA subspace of the data,
   ``m_k = mean + P t_k``, with a broad Gaussian prior on ``t_k`` truncated to the
   physical set: ``sign_l * m_kl >= 0`` in every constrained channel (non-negative
@@ -19,8 +25,9 @@ Model: ``x_p = M' a_p + n_p`` for every sample p.
 
 Everything is sampled in that working space (the plain channels for
 ``noise="channel"``); endmembers are mapped back for the sign constraints and the
-outputs. A Gibbs sweep draws all abundances (numba, parallel over pixels), then each
-endmember's coordinates, then the noise variances. Abundance summaries come from
+outputs. A Gibbs sweep draws all abundances (numba, parallel over pixels; slice sampling
+where alpha != 1), the concentrations (slice sampling on log alpha), each endmember's
+coordinates, then the noise variances. Abundance summaries come from
 running sums (means) and a thinned set of at most ``max_stored`` draws (intervals).
 
 Mixing: Gibbs alone crawls along the ridge where a vertex moves out while the
@@ -31,13 +38,18 @@ Metropolis move of one vertex that re-expresses every pixel in the new simplex (
 unchanged; Jacobian = volume ratio ** n) travels along that ridge directly.
 
 Calibration (default chain, K=3; coverage of the true abundances by the 95 % intervals):
-Dirichlet(1) mixtures with Gaussian noise 0.90-0.95 on most seeds; 'eels-si-mixed'
-0.915 / 0.814 / 0.899 (seeds 0/1/2), RMSE 0.015-0.019, angles <= 0.7 deg; 'cits-grid-mixed'
-0.51-0.53, RMSE 0.011-0.014, angles <= 0.5 deg. The model takes the abundances to fill
-the simplex, so its vertices sit at the data hull; where the true abundances stop
-short of the vertices (both presets start at 0.014-0.026, seed 1 of the EELS preset
-peaks at 0.93) the vertex error is not in the posterior and the intervals are too
-narrow. The data cannot tell such a gap from a smaller simplex.
+Dirichlet(0.5) and Dirichlet(1) mixtures with Gaussian noise 0.95; EELS fields
+('eels-si-mixed' simulator) with floor 0.002: 0.90 / 0.78 / 0.90 (seeds 0/1/2), RMSE
+0.014-0.019, R-hat <= 1.08 (seed 1 never exceeds 0.965 in one component).
+Identifiability: the data fix only their hull. Both '*-mixed' presets draw
+a = m + (1 - sum m) b with floors m_k ~ 0.014-0.026, so every pixel is a mixture of
+'inner' endmembers and the true pure ones are not identified; the posterior sits on
+the hull (abundance slope ~1.07 against the truth) and covers the hull coordinates b
+(0.93 / 0.80 / 0.93 on 'eels-si-mixed' seeds 0/1/2, 0.79 / 0.74 on 'cits-grid-mixed'
+seeds 0/1), but only 50-57 % ('eels-si-mixed', RMSE 0.027-0.028) and
+18-25 % ('cits-grid-mixed', RMSE 0.024-0.026) of the true abundances. The uniform prior
+met those presets' targets better (0.81-0.92 and 0.51-0.53) only because its outward
+bias happened to match the floor.
 """
 
 from __future__ import annotations
@@ -51,7 +63,7 @@ from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
 from ..errors import InputError
 from ._base import UnmixingEstimator, check_matrix, check_random_state
-from ._bayes_kernels import abundance_sweep, constrained_gaussian, stream_key
+from ._bayes_kernels import abundance_sweep, constrained_gaussian, dirichlet_concentration, stream_key
 from ._projection import pca_projection
 from .abundance import fcls
 from .nfindr import NFINDR
@@ -61,6 +73,8 @@ _NOISE = ("auto", "channel", "correlated")
 _CORRELATED = 0.1  # |lag-1 autocorrelation| of the scaled residuals above which "auto" models correlated noise
 _INNER = 5  # abundance / endmember / vertex-move rounds per noise update (cheap: projected data)
 _PRIOR_SCALE = 10.0  # prior sd of the endmember coordinates, in units of the data's spread in the subspace
+_ALPHA_PRIOR_SD = 1.5  # prior sd of log alpha (Dirichlet concentrations), centred on the uniform simplex
+_LOG_FLOOR = 1e-12  # abundances at a face: bounds the Dirichlet pole, as in _bayes_kernels
 
 
 # ----------------------------------------------------------------------------- parameter checks
@@ -184,6 +198,7 @@ class _Chain:
         self.Pc = sgn[:, None] * P_o[rows]  # sign constraints: Pc t >= floor
         self.floor = lower - sgn * mean_o[rows]
         self.T, self.A, self.s2 = T, A, s2
+        self.alpha = np.ones(T.shape[0])  # Dirichlet concentrations of the abundance prior
         self.Mw = mean_w + T @ V.T
         self.yy = np.einsum("ij,ij->j", Y, Y)
         K, d = T.shape
@@ -213,7 +228,14 @@ class _Chain:
         B = self.Z[:, :1] + self.Z[:, 1:] @ T.T  # M S^-1 x for every pixel
         mu = scipy.linalg.cho_solve((L, True), ((B - Lam[:, K - 1]) @ Dm).T).T
         H = np.concatenate([mu, 1.0 - mu.sum(axis=1, keepdims=True)], axis=1)
-        abundance_sweep(self.A, H, U, np.uint64(rng.integers(2 ** 63)), 1)
+        abundance_sweep(self.A, H, U, np.uint64(rng.integers(2 ** 63)), 1, self.alpha)
+
+    def concentration(self, rng):
+        """Dirichlet concentrations from their conditional given the abundances (slice sampling on log alpha)."""
+        S = np.log(np.maximum(self.A, _LOG_FLOOR)).sum(axis=0)
+        width = 3.0 / np.sqrt(self.A.shape[0])  # ~ the posterior sd of log alpha
+        dirichlet_concentration(self.alpha, S, float(self.A.shape[0]), _ALPHA_PRIOR_SD, width,
+                                np.uint64(rng.integers(2 ** 63)))
 
     def endmembers(self, rng):
         """Each endmember's subspace coordinates from their truncated Gaussian conditional."""
@@ -244,12 +266,13 @@ class _Chain:
         """Metropolis moves of one vertex at a time that keep every pixel's fit (Liu & Sabatti 2000).
 
         Moving vertex k and re-expressing each pixel's point in the new simplex leaves the
-        likelihood unchanged; the move is accepted with the prior ratio times the Jacobian
-        (old / new simplex volume) ** n_pixels, and only if every pixel stays inside. It
-        travels along the ridge (bigger simplex, smaller abundance contrast) that the
-        alternating conditionals cross only slowly.
+        likelihood unchanged; the move is accepted with the prior ratio (endmember prior and
+        the Dirichlet prior of the new abundances) times the Jacobian (old / new simplex
+        volume) ** n_pixels, and only if every pixel stays inside. It travels along the ridge
+        (bigger simplex, smaller abundance contrast) that the alternating conditionals cross
+        only slowly.
         """
-        T, A = self.T, self.A
+        T, A, am1 = self.T, self.A, self.alpha - 1.0
         K, d = T.shape
         n = A.shape[0]
         for k in range(K):
@@ -264,6 +287,7 @@ class _Chain:
                 ok = sgn2 != 0 and A2.min() >= -1e-12
             if ok:
                 log_ratio = n * (np.linalg.slogdet(B)[1] - logdet2) - 0.5 * self.prior_prec * (t_new @ t_new - T[k] @ T[k])
+                log_ratio += float(am1 @ (np.log(np.maximum(A2, _LOG_FLOOR)) - np.log(np.maximum(A, _LOG_FLOOR))).sum(axis=0))
                 ok = np.log(rng.random()) < log_ratio
             if ok:
                 np.clip(A2, 0.0, None, out=A2)
@@ -278,28 +302,32 @@ def _gibbs(chain, schedule, rng, progress):
     n, K = chain.A.shape
     d, m = K - 1, chain.Y.shape[1]
     n_iter, burn_in, thin, every, n_store = schedule
-    sums = {"A": np.zeros((n, K)), "A2": np.zeros((n, K)), "T": np.zeros((K, d)), "s2": np.zeros(m)}
+    sums = {"A": np.zeros((n, K)), "A2": np.zeros((n, K)), "T": np.zeros((K, d)), "s2": np.zeros(m),
+            "alpha": np.zeros(K)}
     store_A = np.empty((n_store, n, K), dtype=np.float32)
     store_T = np.empty((n_store, K, d))
-    trace = np.empty((n_iter - burn_in, K * d + 1))
+    trace = np.empty((n_iter - burn_in, K * d + 1 + K))
     n_kept = n_stored = 0
     for it in range(n_iter):
         chain.project()
         for _ in range(_INNER):
             chain.abundances(rng)
+            chain.concentration(rng)
             chain.endmembers(rng)
             chain.vertex_moves(rng, it < burn_in)
         chain.noise(rng)
         if it >= burn_in:
             j = it - burn_in
             trace[j, :K * d] = chain.T.ravel()
-            trace[j, -1] = np.log(chain.s2.mean())
+            trace[j, K * d] = np.log(chain.s2.mean())
+            trace[j, K * d + 1:] = np.log(chain.alpha)
             if j % thin == 0:
                 n_kept += 1
                 sums["A"] += chain.A
                 sums["A2"] += chain.A * chain.A
                 sums["T"] += chain.T
                 sums["s2"] += chain.s2
+                sums["alpha"] += chain.alpha
                 if (n_kept - 1) % every == 0 and n_stored < n_store:
                     store_A[n_stored] = chain.A
                     store_T[n_stored] = chain.T
@@ -357,13 +385,16 @@ class BayesianUnmixing(UnmixingEstimator):
         Posterior standard deviations of the abundances.
     noise_variance_ : ndarray (n_features,)
         Posterior-mean noise variance per channel (data units squared).
+    concentration_ : ndarray (K,)
+        Posterior-mean Dirichlet concentrations of the abundance prior (1 = uniform on the
+        simplex; below 1 = pixels crowd near the pure components).
     noise_model_ : str
         "channel" or "correlated", as used.
     sign_ : ndarray (n_features,)
         The sign constraints used.
     rhat_ : float
-        Largest split-R-hat over the endmember coordinates and the log mean noise
-        variance (about 1 at convergence; above ~1.1 run longer).
+        Largest split-R-hat over the endmember coordinates, the log mean noise
+        variance and the log concentrations (about 1 at convergence; above ~1.1 run longer).
     n_draws_, n_stored_ : int
         Draws averaged into the means, and kept for the intervals.
     """
@@ -430,6 +461,7 @@ class BayesianUnmixing(UnmixingEstimator):
         comp = mean_o + sT @ P_o.T  # (draws, K, m)
         self.components_lo_, self.components_hi_ = np.quantile(comp, [tail, 1.0 - tail], axis=0)
         self.noise_variance_ = space.channel_variance(sums["s2"] / kept)
+        self.concentration_ = sums["alpha"] / kept
         self.sign_ = sign
         self.trace_ = trace
         self.rhat_ = float(np.nanmax(_split_rhat(trace)))
