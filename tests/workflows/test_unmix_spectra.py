@@ -204,13 +204,14 @@ def test_bayes_gives_posterior_means_inside_their_credible_intervals(cits):
     """Bayesian unmixing through the workflow: targets met, and intervals that bracket the posterior means.
 
     Interval calibration itself is checked on the estimator (tests/unmix/test_bayes_unmixing.py)
-    and over seeds in ``make validate``; on these presets coverage is below the 90-98 % target
-    (measured 0.5-0.9; see benchmarks/VALIDATION.md), so it is reported, not asserted here.
+    and over seeds in ``make validate``. On these presets every pixel holds >= ~2 % of each phase, so
+    the pure spectra are not identifiable: coverage of the true abundances is far below the 90-98 %
+    target (0.2-0.6), coverage against the data hull's vertices 0.7-0.93 (benchmarks/VALIDATION.md).
     """
     _estimator("BayesianUnmixing")
     result = unmix_spectra(cits.data, method="bayes", n_components=3)
     s = _meets_targets(result, cits)
-    assert 0.0 < s["coverage"] <= 1.0
+    assert 0.0 < s["coverage"] <= 1.0 and s["coverage_hull"] > s["coverage"]
     assert {"abundance_lo", "abundance_hi", "endmember_lo", "endmember_hi"} <= set(result.maps.data_vars)
     lo, hi, mean = (result.maps[v].values for v in ("abundance_lo", "abundance_hi", "abundance"))
     assert np.all(lo <= mean + 1e-12) and np.all(mean <= hi + 1e-12)
