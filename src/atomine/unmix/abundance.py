@@ -32,8 +32,12 @@ METHODS = ("fcls", "nnls", "ucls", "sto")
 
 
 # ----------------------------------------------------------------------------- checks
+_NAN_MESSAGE = "X holds NaN or inf values; remove or fill them first"
+
+
 def _check_inputs(X, E):
-    X = check_matrix(X, "X")
+    # X's NaN scan is done on the (n, k) products instead: one pass over X less
+    X = check_matrix(X, "X", check_finite=False)
     E = check_matrix(E, "endmembers E", allow_dask=False)
     if E.shape[1] != X.shape[1]:
         raise InputError(f"endmembers have {E.shape[1]} features but X has {X.shape[1]}; "
@@ -49,18 +53,21 @@ def _blockwise(X, E, solve):
     X = X.rechunk({1: -1})  # each block needs every feature of its rows
 
     def _block(blk):
-        blk = np.asarray(blk, dtype=np.float64)
-        if not np.isfinite(blk).all():
-            raise InputError("X holds NaN or inf values; remove or fill them first")
-        return solve(blk, E)
+        return solve(np.asarray(blk, dtype=np.float64), E)  # the solvers find NaN in their products
 
     return X.map_blocks(_block, chunks=(X.chunks[0], (k,)), dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------- closed forms
+def _finite_rows(A):
+    if not np.isfinite(A).all():
+        raise InputError(_NAN_MESSAGE)
+    return A
+
+
 def _ucls_np(X, E):
     # x ~ E' a  =>  a = pinv(E') x for every row at once: A = X pinv(E)
-    return X @ np.linalg.pinv(E)
+    return _finite_rows(X @ np.linalg.pinv(E))
 
 
 def _sto_np(X, E):
@@ -142,7 +149,7 @@ def _solve_small(A, rhs, n, scale):
 
 
 @njit(cache=True)
-def _active_set(G, b, sum_to_one, max_iter, x):
+def _active_set(G, b, sum_to_one, max_iter, x, free, idx, M, z, grad):
     """Exact minimiser of 1/2 x'Gx - b'x over x >= 0 (and sum(x) == 1 when ``sum_to_one``).
 
     Primal active-set method: keep a feasible x and a set of coordinates fixed at 0;
@@ -150,7 +157,9 @@ def _active_set(G, b, sum_to_one, max_iter, x):
     until a coordinate hits 0 (fix it), or, at the subproblem optimum, free the fixed
     coordinate with the most negative Lagrange multiplier. Stops when all multipliers
     are non-negative (KKT conditions hold). Writes the solution into ``x``; returns the
-    number of iterations.
+    number of iterations. ``free``, ``idx`` (k), ``M`` (k+1, k+1), ``z`` (k+1) and ``grad`` (k) are
+    workspace, allocated once per block of pixels by the caller (allocation per pixel cost more
+    than the solve).
     """
     k = G.shape[0]
     scale = 0.0
@@ -159,7 +168,8 @@ def _active_set(G, b, sum_to_one, max_iter, x):
     if scale == 0.0:
         scale = 1.0
     tol = 1e-12 * scale
-    free = np.zeros(k, dtype=np.bool_)
+    for i in range(k):
+        free[i] = False
     if sum_to_one:
         for i in range(k):  # centre of the simplex: feasible, everything free
             x[i] = 1.0 / k
@@ -167,10 +177,6 @@ def _active_set(G, b, sum_to_one, max_iter, x):
     else:
         for i in range(k):  # origin: feasible, everything fixed
             x[i] = 0.0
-    idx = np.empty(k, dtype=np.int64)
-    M = np.empty((k + 1, k + 1))
-    z = np.empty(k + 1)
-    grad = np.empty(k)
     it = 0
     need_solve = sum_to_one  # NNLS starts at the optimum of its (empty) subproblem
     while it < max_iter:
@@ -261,11 +267,15 @@ def _active_set_all(G, B, sum_to_one, max_iter):
     n, k = B.shape
     out = np.empty((n, k))
     iters = np.empty(n, dtype=np.int64)
-    for p in prange(n):
-        x = np.empty(k)
-        iters[p] = _active_set(G, B[p], sum_to_one, max_iter, x)
-        for j in range(k):
-            out[p, j] = x[j]
+    block = 256
+    for c in prange((n + block - 1) // block):
+        free = np.empty(k, dtype=np.bool_)
+        idx = np.empty(k, dtype=np.int64)
+        M = np.empty((k + 1, k + 1))
+        z = np.empty(k + 1)
+        grad = np.empty(k)
+        for p in range(c * block, min(n, (c + 1) * block)):
+            iters[p] = _active_set(G, B[p], sum_to_one, max_iter, out[p], free, idx, M, z, grad)
     return out, iters
 
 
@@ -296,16 +306,65 @@ def solve_gram(G, B, sum_to_one: bool, *, stacklevel: int = 2):
     s = s if s > 0 and np.isfinite(s) else 1.0
     out, iters = _active_set_all(np.ascontiguousarray(G / s), np.ascontiguousarray(np.asarray(B, dtype=np.float64) / s),
                                  sum_to_one, 50 * G.shape[0] + 50)
+    _warn_stuck(iters, sum_to_one, stacklevel + 2)
+    return out
+
+
+def _warn_stuck(iters, sum_to_one: bool, stacklevel: int) -> None:
     stuck = int((iters < 0).sum())
     if stuck:  # the method is finite in exact arithmetic; rounding on degenerate endmembers can make it cycle
         warnings.warn(f"{'FCLS' if sum_to_one else 'NNLS'} did not converge on {stuck} of {len(iters)} samples "
                       "(nearly collinear endmembers?); their abundances are feasible but may not be optimal",
-                      RuntimeWarning, stacklevel=stacklevel + 1)
-    return out
+                      RuntimeWarning, stacklevel=stacklevel)
+
+
+@njit(parallel=True, cache=True)
+def _project_and_solve(X, Es, G, sum_to_one, max_iter):
+    """Per pixel: b = Es x (the Gram right-hand side), then the active set; one parallel pass over X.
+
+    Fusing the product with the solve keeps BLAS's threads out of the way of numba's (on two
+    cores the two pools fought and doubled the time) and reads X once. Rows whose products
+    are not finite are flagged instead of solved.
+    """
+    n, m = X.shape
+    k = Es.shape[0]
+    out = np.zeros((n, k))
+    iters = np.zeros(n, dtype=np.int64)
+    bad = np.zeros(n, dtype=np.bool_)
+    block = 256
+    for c in prange((n + block - 1) // block):
+        b = np.empty(k)
+        free = np.empty(k, dtype=np.bool_)
+        idx = np.empty(k, dtype=np.int64)
+        M = np.empty((k + 1, k + 1))
+        z = np.empty(k + 1)
+        grad = np.empty(k)
+        for p in range(c * block, min(n, (c + 1) * block)):
+            finite = True
+            for j in range(k):
+                acc = 0.0
+                for l in range(m):
+                    acc += Es[j, l] * X[p, l]
+                b[j] = acc
+                if not np.isfinite(acc):
+                    finite = False
+            if finite:
+                iters[p] = _active_set(G, b, sum_to_one, max_iter, out[p], free, idx, M, z, grad)
+            else:
+                bad[p] = True
+    return out, iters, bad
 
 
 def _constrained(X, E, sum_to_one):
-    return solve_gram(E @ E.T, X @ E.T, sum_to_one, stacklevel=4)
+    G = E @ E.T
+    s = float(np.abs(np.diag(G)).max()) if G.size else 1.0  # the same O(1) scaling as solve_gram
+    s = s if s > 0 and np.isfinite(s) else 1.0
+    out, iters, bad = _project_and_solve(np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(E / s),
+                                         np.ascontiguousarray(G / s), sum_to_one, 50 * E.shape[0] + 50)
+    if bad.any():
+        raise InputError(_NAN_MESSAGE)
+    _warn_stuck(iters, sum_to_one, stacklevel=6)  # _warn_stuck, _constrained, _fcls_np, _blockwise, fcls, caller
+    return out
 
 
 def _nnls_np(X, E):
