@@ -108,11 +108,13 @@ def unmix_matrix(Xs, k, method, refs_s, random_state, inner) -> tuple[np.ndarray
     else:  # bayes
         Bayes = _import("BayesianUnmixing")
         # everything the workflow unmixes (counts, dI/dV) is non-negative in every channel
-        est = Bayes(k, n_iter=BAYES_ITER, burn_in=BAYES_BURN_IN, init="nfindr", sign=True, random_state=random_state,
-                    progress=inner).fit(Xs)
+        # references (scaled like the data) are held fixed as the first r endmembers; the rest are sampled
+        est = Bayes(k, n_iter=BAYES_ITER, burn_in=BAYES_BURN_IN, init="nfindr", sign=True,
+                    references=refs_s if r else None, random_state=random_state, progress=inner).fit(Xs)
         E, A = np.asarray(est.components_), np.asarray(est.abundances_)
         for name in ("abundance_lo_", "abundance_hi_", "components_lo_", "components_hi_"):
             extra[name] = np.asarray(getattr(est, name))
         info = {"n_iter": BAYES_ITER, "burn_in": BAYES_BURN_IN, "init": "nfindr", "credible": 0.95,
-                "rhat": float(getattr(est, "rhat_", np.nan)), "noise_model": str(getattr(est, "noise_model_", ""))}
+                "rhat": float(getattr(est, "rhat_", np.nan)), "noise_model": str(getattr(est, "noise_model_", "")),
+                "fixed_references": r}
     return np.asarray(A, dtype=np.float64), np.asarray(E, dtype=np.float64), extra, info

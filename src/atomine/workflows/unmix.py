@@ -276,7 +276,7 @@ def _denoise(p: prep.Prepared, random_state) -> prep.Prepared:
 
 
 def _names(k: int, ref_names: list[str], method: str) -> list[str]:
-    names = list(ref_names[:k]) if method in ("fcls", "nnls", "mcr") else []
+    names = list(ref_names[:k]) if method in ("fcls", "nnls", "mcr", "bayes") else []
     return names + [f"component {i + 1}" for i in range(len(names), k)]
 
 
