@@ -24,11 +24,9 @@ Runnable alone: ``python benchmarks/bench_unmix_eels.py``.
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -37,9 +35,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_unmix_pysptools import _kkt_residual, pysptools_patched  # noqa: E402
+from bench_unmix_pysptools import REPEATS, _kkt_residual, _median_s, _once_s, pysptools_patched  # noqa: E402
 
-REPEATS = 5
 FCLS_SEEDS = 4
 RANK = 3
 OOC_ROWS = 1_000_000
@@ -57,22 +54,6 @@ def _eels(seed: int = 0):
     A = np.asarray(sim.truth.maps["abundances"].values).reshape(-1, RANK)
     E = np.asarray(sim.truth.maps["endmembers"].values, dtype=np.float64)
     return X, E, A
-
-
-def _median_s(fn, repeats=REPEATS):
-    fn()  # warm-up: numba compilation is not what we compare
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def _once_s(fn):
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
 
 
 def _tight_cvxopt():
