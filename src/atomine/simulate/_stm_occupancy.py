@@ -181,6 +181,71 @@ def segregated_occupancy(
     return occ
 
 
+def model_occupancy(
+    shape,
+    fraction: float,
+    couplings,
+    *,
+    vacancy_fraction: float = 0.0,
+    sweeps: int = 500,
+    seed: int = 0,
+) -> np.ndarray:
+    """An equilibrium A-site arrangement of a known lattice model at fixed composition.
+
+    Draws one configuration of the atomine lattice model
+    ``H = sum_m J_m sum_<ij>_m s_i s_j`` (s = +1 dopant, -1 host; shells m = 1..3 of the
+    square lattice; energies in units of k_B T_f, sampled at T = T_f) with
+    :func:`atomine.thermo.montecarlo.sample`: canonical ensemble, periodic boundaries,
+    mixed local / non-local Kawasaki exchanges, starting from :func:`random_occupancy`.
+    Unlike :func:`segregated_occupancy` (local moves only, a quench), the non-local
+    exchanges let composition fluctuations relax, so a few hundred sweeps reach equilibrium
+    away from a phase transition: the arrangement is a fair draw of the model, whose
+    parameters a fit can then be asked to return. Vacancies are then put on random host
+    sites (as :func:`segregated_occupancy` does); they are not part of the model.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Lattice size (rows, columns), each >= 2.
+    fraction : float
+        Dopant fraction of all sites (exact count, as in :func:`random_occupancy`).
+    couplings : sequence of 1 to 3 float
+        J_1, J_2, J_3 in units of k_B T_f (J < 0 favours like neighbours, > 0 unlike).
+    vacancy_fraction : float, optional
+        Vacancy fraction of all sites, placed after the Monte Carlo on random host sites.
+    sweeps : int, optional
+        Monte Carlo sweeps (one sweep = one attempted exchange per site), 1..100000.
+    seed : int, optional
+
+    Returns
+    -------
+    numpy.ndarray of int8, shape ``shape``
+        0 host, 1 dopant, -1 vacancy.
+    """
+    from ..thermo.montecarlo import sample  # deferred: numba is only needed when a model is sampled
+
+    ny, nx = _check_shape(shape)
+    fraction = _check_fraction(fraction, "fraction")
+    vacancy_fraction = _check_fraction(vacancy_fraction, "vacancy_fraction")
+    if isinstance(sweeps, bool) or not isinstance(sweeps, (int, np.integer)) or not 1 <= sweeps <= 100_000:
+        raise InputError(f"sweeps must be an integer in [1, 100000], got {sweeps!r}")
+    seed = _check_seed(seed)
+    n_dopant, n_vacancy = _counts(ny * nx, fraction, vacancy_fraction)
+    if n_dopant in (0, ny * nx):
+        raise InputError(f"fraction {fraction:g} leaves a single species on {ny} x {nx} sites; "
+                         "a lattice model needs dopants and hosts")
+    rng = np.random.default_rng(seed)
+    occ = random_occupancy((ny, nx), fraction, seed=int(rng.integers(2**31)))
+    spins = np.where(occ == DOPANT, 1, -1).astype(np.int8)
+    # one chain, one recorded sweep: the final state after `sweeps` sweeps is the draw
+    res = sample(spins, couplings, kind="square", ensemble="canonical", moves="mixed", periodic=True,
+                 n_chains=1, n_sweeps=1, n_equilibrate=int(sweeps) - 1, seed=int(rng.integers(2**31)))
+    occ = np.where(res.final[0] > 0, DOPANT, HOST).astype(np.int8)
+    _place_vacancies(occ, n_vacancy, rng)
+    assert int((occ == DOPANT).sum()) == n_dopant  # exchanges conserve composition
+    return occ
+
+
 def check_occupancy(occupancy, name: str = "occupancy") -> np.ndarray:
     """A validated int8 copy of an occupancy array (2-D, values in {-1, 0, 1})."""
     from ..data import check_values

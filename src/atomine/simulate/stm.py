@@ -16,7 +16,8 @@ Signal-to-noise ratio: ``snr = std(noiseless tip-blurred topograph) / std(noise)
 both standard deviations taken over the image pixels, and exact for every
 realisation (``data - maps["topography_blurred"] == maps["noise"]``).
 
-Occupancy helpers :func:`random_occupancy`, :func:`segregated_occupancy` and the
+Occupancy helpers :func:`random_occupancy`, :func:`segregated_occupancy`,
+:func:`model_occupancy` (an equilibrium draw of a known lattice model) and the
 Warren-Cowley order parameter :func:`warren_cowley_alpha1` live here too.
 """
 
@@ -38,6 +39,7 @@ from ._stm_occupancy import (
     VACANCY,
     _check_seed,
     check_occupancy,
+    model_occupancy,
     random_occupancy,
     segregated_occupancy,
     warren_cowley_alpha1,
@@ -313,12 +315,47 @@ def _lcmo(seed: int, segregated: bool) -> Simulation:
                         drift_nm=(0.12, 0.06), creep_nm=(-0.08, 0.05), creep_tau=0.08, seed=noise_seed)
 
 
+# The known lattice model behind stm-lcmo-correlated (atomine convention, units k_B T_f).
+CORRELATED_MODEL = {
+    "couplings": [-0.2, -0.06],
+    "names": ["J1", "J2"],
+    "convention": "H = sum_m J_m sum_<ij>_m s_i s_j, s=+1 dopant, -1 host, units k_B T_f",
+    "composition": 3 / 8,
+    "kind": "square",
+    "temperature": 1.0,
+    "ensemble": "canonical",
+    "sweeps": 500,
+}
+
+
+def _lcmo_correlated(seed: int) -> Simulation:
+    """stm-lcmo imaging of Ca drawn from a known J1-J2 model, on a ~64 x 64-site field for a model fit."""
+    occ_seed, noise_seed = (int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(2))
+    model = CORRELATED_MODEL
+    # 72 x 72 sites cover an 832-px field (64 sites across) with the rotation, drift and feature tails
+    occ = model_occupancy((72, 72), model["composition"], model["couplings"], vacancy_fraction=0.01,
+                          sweeps=model["sweeps"], seed=occ_seed)
+    sim = simulate_stm(occ, pixel_size_nm=0.03, shape=(832, 832), rotation_deg=3.0, snr=4.0,
+                       drift_nm=(0.12, 0.06), creep_nm=(-0.08, 0.05), creep_tau=0.08, seed=noise_seed)
+    # the model sits next to the occupancy's truth (counts, alpha_1) so a report can show it beside a fit
+    lattice_model = {**model, "couplings": list(model["couplings"]), "names": list(model["names"]),
+                     "occupancy_seed": occ_seed}
+    sim.truth.parameters["lattice_model"] = lattice_model
+    sim.data.attrs["metadata"]["lattice_model"] = {**lattice_model, "couplings": list(model["couplings"]),
+                                                   "names": list(model["names"])}
+    sim.data.attrs["metadata"]["tags"] = [*sim.data.attrs["metadata"]["tags"], "lattice model"]
+    return sim
+
+
 PRESETS = {
     "stm-lcmo": ("STM topograph of La5/8Ca3/8MnO3 (001): two O sublattices, 3/8 random sub-surface Ca, 1% A vacancies, "
                  "352 px at 0.03 nm/px, SNR 4, 1/f + line noise, drift", lambda seed: _lcmo(seed, False)),
     "stm-lcmo-segregated": ("as stm-lcmo but the Ca are clustered (Kawasaki Monte Carlo, J_nn = -0.8 kT, 300 sweeps)",
                             lambda seed: _lcmo(seed, True)),
+    "stm-lcmo-correlated": ("as stm-lcmo but the Ca drawn in equilibrium from the lattice model (J1, J2) = "
+                            "(-0.2, -0.06) k_B T_f at c = 3/8; 72 x 72 sites, 832 px (64 sites across)",
+                            _lcmo_correlated),
 }
 
-__all__ = ["simulate_stm", "random_occupancy", "segregated_occupancy", "warren_cowley_alpha1", "PRESETS",
-           "CLASS_NAMES", "OFFSETS"]
+__all__ = ["simulate_stm", "random_occupancy", "segregated_occupancy", "model_occupancy", "warren_cowley_alpha1",
+           "PRESETS", "CORRELATED_MODEL", "CLASS_NAMES", "OFFSETS"]
