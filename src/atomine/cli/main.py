@@ -17,6 +17,7 @@ from .demo import demo
 from .info import info
 from .segment import segment
 from .simulate import SimulateCommand, simulate
+from .thermo import thermo
 from .unmix import unmix
 
 app = typer.Typer(
@@ -53,6 +54,7 @@ app.command("demo")(demo)
 app.command("segment")(segment)
 app.command("atoms")(atoms)
 app.command("unmix")(unmix)
+app.command("thermo")(thermo)
 
 
 def main() -> None:

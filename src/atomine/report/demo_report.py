@@ -153,10 +153,20 @@ def unmix_section(ctx: DatasetContext, output: AnalysisOutput) -> Section:
     return Section(output.title, unmix_sections(result, truth=ctx.simulation))
 
 
+def thermo_section(ctx: DatasetContext, output: AnalysisOutput) -> Section:
+    """Interactions learned from a simulated occupancy next to the true ones, with what they predict."""
+    from .thermo_report import thermo_sections
+
+    result = output.extra.get("thermo_result")
+    if result is None:  # e.g. an output read back without its result object: show what there is
+        return generic_section(ctx, output)
+    return Section(output.title, thermo_sections(result, truth=output.extra.get("thermo_truth")))
+
+
 Renderer = Callable[[DatasetContext, AnalysisOutput], Section]
 RENDERERS: dict[str, Renderer] = {"truth_analysis": truth_section, "statistics_analysis": statistics_section,
                                   "segmentation_analysis": segmentation_section, "atoms_analysis": atoms_section,
-                                  "unmix_analysis": unmix_section}
+                                  "unmix_analysis": unmix_section, "thermo_analysis": thermo_section}
 
 
 def dataset_section(ctx: DatasetContext, outputs: list[AnalysisOutput]) -> Section:

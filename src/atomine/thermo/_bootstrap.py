@@ -7,7 +7,7 @@ import numpy as np
 from ._reweight import distance_and_gradient, pooling_matrix
 from .montecarlo import sample
 
-REPLICA_EQUILIBRATION = 400  # sweeps from a random start: several correlation times at the fitted J
+REPLICA_EQUILIBRATION = 300  # sweeps from a random start: many correlation times away from a transition
 
 
 def replicas(theta, prob, lattice, n: int, seed: int) -> np.ndarray:

@@ -37,6 +37,7 @@ from .montecarlo import sample
 
 MODELS = {"j1": 1, "j1j2": 2, "j1j2j3": 3}
 MIN_COMPLETE_SITES = 64
+CONVERGED_STEP = 0.05  # Gauss-Newton step, in trust-box units (about one standard error), that counts as converged
 
 
 def parse_model(model: str) -> tuple[int, bool, tuple[str, ...]]:
@@ -388,7 +389,12 @@ def _optimise(prob: _Problem, p, theta, max_iter, ess_min, max_step):
         if prob.progress is not None:
             prob.progress(it + 1, max_iter)
         target = theta + step
-        if ens.ess(target) >= ess_min * ens.size and np.all(np.abs(step) <= _trust_box(ens, theta)):
+        box = _trust_box(ens, theta)
+        if np.all(np.abs(step) <= CONVERGED_STEP * box):
+            # the remaining step is far below the statistical error: done
+            theta, converged = target, True
+            break
+        if ens.ess(target) >= ess_min * ens.size and np.all(np.abs(step) <= box):
             th, _, ok = _refine(ens, theta, p, bins, m, ess_min)
             if ok:
                 theta, converged = th, True
@@ -397,7 +403,9 @@ def _optimise(prob: _Problem, p, theta, max_iter, ess_min, max_step):
         trial = _reference(target, prob)
         q_t, dq_t, bins_t, m_t = _pooled(trial, target, prob.counts)
         s2_t = distance_and_gradient(p @ m_t, q_t @ m_t, dq_t @ m_t)[0]
-        if s2_t < s2:
+        # within one trust box the two references' Monte Carlo noise can outweigh the true change of s^2,
+        # so a step that small is taken on the linear model's word
+        if s2_t < s2 or np.all(np.abs(target - theta) <= box):
             theta, ens, s2 = target, trial, s2_t
             radius = min(2.0 * radius, max_step)
         else:

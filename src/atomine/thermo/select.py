@@ -80,7 +80,7 @@ def select_model(
     site_field=None,
     cv_tiles: int = 2,
     cross_validate: bool = True,
-    n_ppc: int = 40,
+    n_ppc: int = 60,
     seed: int = 0,
     progress=None,
     **fit_kw,
