@@ -37,21 +37,24 @@ def replicas(theta, prob, lattice, n: int, seed: int) -> np.ndarray:
     return out
 
 
-def refit_counts(counts, theta_start, ens, bins, prob, ess_min: float, max_refs: int = 3):
-    """Minimise s^2 for another histogram from a nearby reference, re-referencing if needed."""
-    from .fit import _reference, _refine
+def refit_counts(counts, theta_start, ens, bins, prob, ess_min: float, max_refs: int = 6):
+    """Minimise s^2 for another histogram, starting from a fitted reference ensemble.
 
-    m = pooling_matrix(bins, int(bins.max()) + 1)
+    The same optimiser as the fit (Gauss-Newton across references, then trust-region
+    reweighting): a replica's optimum may lie several standard errors away, beyond where the
+    starting ensemble's weights reach, and a refit confined to that ensemble would shrink
+    the bootstrap spread. Returns (theta, s^2 on ``bins``, the last reference ensemble).
+    """
+    from .fit import _optimise
+
     p = counts / counts.sum()
-    theta = np.asarray(theta_start, dtype=np.float64)
-    for _ in range(max_refs):
-        th, s2, ok = _refine(ens, theta, p, bins, m, ess_min)
-        if ok:
-            return th, s2, ens
-        theta = th
-        ens = _reference(theta, prob)
-    th, s2, _ = _refine(ens, theta, p, bins, m, ess_min)
-    return th, s2, ens
+    outer, prob.progress = prob.progress, None  # the caller reports progress per replica, not per iteration
+    try:
+        theta, ens, _, _, _ = _optimise(prob, p, np.asarray(theta_start, dtype=np.float64), max_refs, ess_min, 0.5,
+                                        ens=ens)
+    finally:
+        prob.progress = outer
+    return theta, distance_at(ens, theta, counts, bins), ens
 
 
 def parametric_bootstrap(result, prob, lattice, n: int, ess_min: float) -> np.ndarray:

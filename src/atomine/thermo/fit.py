@@ -368,7 +368,7 @@ def _check_field(site_field, lattice: Lattice, model: str) -> np.ndarray:
     return np.where(lattice.valid, f, 0.0)
 
 
-def _optimise(prob: _Problem, p, theta, max_iter, ess_min, max_step):
+def _optimise(prob: _Problem, p, theta, max_iter, ess_min, max_step, ens: Ensemble | None = None):
     """Gauss-Newton across references with a trust radius, then L-BFGS on the reweighted s^2.
 
     A Gauss-Newton step is only accepted when the new reference run really lowers s^2;
@@ -376,7 +376,8 @@ def _optimise(prob: _Problem, p, theta, max_iter, ess_min, max_step):
     (linear response overshoots near an ordering transition).
     """
     history = []
-    ens = _reference(theta, prob)
+    if ens is None:
+        ens = _reference(theta, prob)
     q, dq, bins, m = _pooled(ens, theta, prob.counts)
     s2 = distance_and_gradient(p @ m, q @ m, dq @ m)[0]
     radius = max_step

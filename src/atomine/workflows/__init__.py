@@ -8,6 +8,9 @@
   :func:`segmentation_scores` grades one against a simulation's ground truth.
 - :func:`unmix_spectra` -- pure spectra and abundance maps of an EELS/EDS spectrum image or CITS grid;
   :func:`unmix_scores` grades one against a simulation's ground truth.
+- :func:`learn_thermodynamics` -- lattice-model interactions of the dopants in an atom table, the model
+  chosen among nested ones, and what it predicts (SRO and heat capacity vs temperature, transitions,
+  phase diagram, most probable configurations).
 """
 
 from .atoms import AtomsResult, analyze_atoms
@@ -17,12 +20,13 @@ from .demo_analyses import DATASET_ANALYSES, AnalysisOutput, DatasetContext
 from .segment import SegmentResult, segment_phases
 from .segment_truth import segmentation_scores, truth_regions
 from .simulated import WrittenSimulation, check_outputs, truth_folder, write_simulation
+from .thermo import ThermoResult, learn_thermodynamics
 from .unmix import UnmixResult, unmix_spectra
 from .unmix_truth import unmix_scores
 
 __all__ = [
     "AnalysisOutput", "AtomsResult", "DATASET_ANALYSES", "analyze_atoms", "DatasetContext", "DatasetRun", "DemoResult", "SegmentResult",
     "WrittenSimulation", "check_outputs", "run_demo", "segment_phases", "segmentation_scores", "signals_dataset",
-    "truth_folder", "truth_regions", "UnmixResult", "unique_names", "unmix_scores", "unmix_spectra",
+    "ThermoResult", "learn_thermodynamics", "truth_folder", "truth_regions", "UnmixResult", "unique_names", "unmix_scores", "unmix_spectra",
     "write_simulation",
 ]
