@@ -22,7 +22,7 @@ Parameters follow the atomine convention H = sum_m J_m sum_<ij>_m s_i s_j - h su
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -31,6 +31,7 @@ from scipy.optimize import minimize
 from ..errors import InputError
 from ._field_bins import FieldBinnedDescriptor
 from ._reweight import Ensemble, distance_and_gradient, pooling_matrix
+from .fit_result import FitResult
 from .configurations import Descriptor, descriptor as make_descriptor, pool_classes
 from .lattice import Lattice, pair_sums
 from .montecarlo import sample
@@ -52,63 +53,6 @@ def parse_model(model: str) -> tuple[int, bool, tuple[str, ...]]:
     n = MODELS[base]
     names = tuple(f"J{m}" for m in range(1, n + 1)) + (("h",) if has_field else ())
     return n, has_field, names
-
-
-@dataclass
-class FitResult:
-    """A fitted lattice model and how well it matches the image."""
-
-    model: str
-    names: tuple[str, ...]
-    value: np.ndarray
-    stderr: np.ndarray
-    covariance: np.ndarray
-    statistical_distance: float
-    chi2: float
-    dof: float
-    n_sites: int
-    n_eff: float
-    design_effect: float
-    composition: float
-    kind: str
-    descriptor: str
-    class_labels: tuple[str, ...]
-    counts_image: np.ndarray
-    q_model: np.ndarray
-    bins: np.ndarray
-    converged: bool
-    iterations: list = field(default_factory=list)
-    stderr_bootstrap: np.ndarray | None = None
-    bootstrap: np.ndarray | None = None
-    seconds: float = 0.0
-    ensemble: Ensemble | None = field(default=None, repr=False)
-
-    @property
-    def chi2_per_dof(self) -> float:
-        return self.chi2 / self.dof if self.dof > 0 else float("nan")
-
-    @property
-    def p_image(self) -> np.ndarray:
-        return self.counts_image / self.counts_image.sum()
-
-    def parameters(self) -> dict:
-        out = {}
-        for k, name in enumerate(self.names):
-            item = {"value": float(self.value[k]), "stderr": float(self.stderr[k])}
-            if self.stderr_bootstrap is not None:
-                item["stderr_bootstrap"] = float(self.stderr_bootstrap[k])
-            out[name] = item
-        return out
-
-    def to_dict(self) -> dict:
-        return {
-            "model": self.model, "parameters": self.parameters(),
-            "statistical_distance": self.statistical_distance, "chi2": self.chi2, "dof": self.dof,
-            "chi2_per_dof": self.chi2_per_dof, "n_sites": self.n_sites, "n_eff": self.n_eff,
-            "design_effect": self.design_effect, "composition": self.composition, "lattice": self.kind,
-            "descriptor": self.descriptor, "converged": self.converged, "n_iterations": len(self.iterations),
-            "seconds": self.seconds,
-        }
 
 
 @dataclass
