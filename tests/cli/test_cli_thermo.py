@@ -103,6 +103,10 @@ def test_sublattice_without_dopants(cli, atoms_folder, tmp_path):
     (("--lattice", "hexagonal"), "--lattice"),
     (("--bootstrap", "1"), "--bootstrap"),
     (("--t-freeze", "-3"), "--t-freeze"),
+    (("--interface", "0,0,1"), "--interface"),
+    (("--interface", "1,1,1,1"), "distinct"),
+    (("--interface", "0,0,5,0", "--field-decay", "0"), "decay_nm"),
+    (("--interface", "0,0,5,0", "--model", "j1j2"), "no field term"),
 ])
 def test_bad_options(cli, atoms_folder, tmp_path, args, fragment):
     folder, _ = atoms_folder

@@ -8,7 +8,7 @@ import typer
 from ._output import guarded, print_info, progress_bar, spinner
 
 LATTICES = ("auto", "square", "triangular")
-MODELS = ("auto", "j1", "j1j2", "j1j2j3")
+MODELS = ("auto", "j1", "j1j2", "j1j2j3", "j1+field", "j1j2+field", "j1j2j3+field")
 
 
 @guarded
@@ -26,6 +26,10 @@ def thermo(
                                        "choose by BIC, cross-validation and predictive checks).")] = "auto",
     t_freeze: Annotated[Optional[float], typer.Option(
         "--t-freeze", help="Freezing temperature T_f in K: parameters also in meV, transitions in K.")] = None,
+    interface: Annotated[Optional[str], typer.Option(
+        "--interface", help="Interface or surface trace X0,Y0,X1,Y1 in nm (image coordinates): adds a site field "
+        "exp(-d / decay) and the '+field' models.")] = None,
+    field_decay: Annotated[float, typer.Option("--field-decay", help="Decay length of the interface field (nm).")] = 1.0,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Parametric-bootstrap replicas (0 = none).")] = 50,
     no_phase: Annotated[bool, typer.Option("--no-phase", help="Skip the temperature scan and phase diagram.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the Monte Carlo runs.")] = 0,
@@ -53,10 +57,19 @@ def thermo(
     if not atoms_path.exists():
         raise InputError(f"{atoms_path} does not exist; pass an atom table (.parquet) or the result folder of "
                          "'atomine atoms'")
+    line = None
+    if interface is not None:
+        try:
+            line = [float(v) for v in interface.split(",")]
+        except ValueError:
+            line = []
+        if len(line) != 4:
+            raise InputError(f"--interface takes four numbers X0,Y0,X1,Y1 in nm, got {interface!r}")
     check_outputs([out_dir], overwrite)  # refuse before the work, not after
     with progress_bar(f"learning thermodynamics from {atoms_path.name}") as progress:
         result = learn_thermodynamics(atoms_path, lattice=lattice, sublattice=sublattice, dopant=dopant, model=model,
-                                      t_freeze_k=t_freeze, bootstrap=bootstrap, phase=not no_phase, seed=seed,
+                                      t_freeze_k=t_freeze, interface=line, field_decay_nm=field_decay,
+                                      bootstrap=bootstrap, phase=not no_phase, seed=seed,
                                       progress=progress)
     with spinner(f"writing {out_dir}"):
         result.save(out_dir, overwrite=overwrite, report=lambda res, p: write_thermo_report(res, p))

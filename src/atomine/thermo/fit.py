@@ -248,7 +248,7 @@ def fit_model(
         covariance=cov, statistical_distance=float(np.sqrt(s2)), chi2=float(4 * n_eff * s2), dof=dof,
         n_sites=prob.n, n_eff=float(n_eff), design_effect=design, composition=float(lattice.composition),
         kind=prob.kind, descriptor=prob.desc.name, class_labels=tuple(prob.desc.labels), counts_image=prob.counts,
-        q_model=q, bins=bins, converged=converged, iterations=history, ensemble=ens,
+        q_model=q, bins=bins, converged=converged, iterations=history, ensemble=ens, classes=prob.desc,
     )
     if bootstrap:
         from ._bootstrap import parametric_bootstrap

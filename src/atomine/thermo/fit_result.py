@@ -40,6 +40,9 @@ class FitResult:
     seconds : float
     ensemble : Ensemble
         The last Monte Carlo reference (for reweighting nearby parameters).
+    classes : Descriptor
+        The configuration classes the histograms were made with (with a site field: resolved
+        by field level, so only meaningful on the image's own lattice).
     """
 
     model: str
@@ -66,6 +69,7 @@ class FitResult:
     bootstrap: np.ndarray | None = None
     seconds: float = 0.0
     ensemble: Ensemble | None = field(default=None, repr=False)
+    classes: object = field(default=None, repr=False)
 
     @property
     def chi2_per_dof(self) -> float:

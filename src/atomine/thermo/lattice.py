@@ -164,6 +164,9 @@ class Lattice:
         Index (site_i, site_j) of grid element [0, 0] in the source table's indexing.
     a_nm : float or None
         Lattice constant (nm) when known.
+    positions_nm : ndarray (n_i, n_j, 2) or None
+        (x, y) in nm of every grid element on the lattice fitted to an atom table (also where
+        the site is masked), for fields that depend on position; None for bare arrays.
     """
 
     spins: np.ndarray
@@ -171,6 +174,7 @@ class Lattice:
     periodic: bool = False
     origin: tuple[int, int] = (0, 0)
     a_nm: float | None = None
+    positions_nm: np.ndarray | None = None
 
     def __post_init__(self):
         check_kind(self.kind)

@@ -131,7 +131,16 @@ def _from_table(table: pd.DataFrame, kind: str, sublattice, dopant, min_sites: i
     _check_species(spins, min_sites)
     origin = (int(lo[0] + lo[1]), int(lo[1])) if is_120 else (int(lo[0]), int(lo[1]))
     a_nm = float((np.hypot(*a_i) + np.hypot(*a_j)) / 2)
-    return Lattice(spins=spins, kind=found, periodic=False, origin=origin, a_nm=a_nm)
+    return Lattice(spins=spins, kind=found, periodic=False, origin=origin, a_nm=a_nm,
+                   positions_nm=_grid_positions(xy, ij - lo, spins.shape))
+
+
+def _grid_positions(xy: np.ndarray, cells: np.ndarray, shape) -> np.ndarray:
+    """(x, y) of every grid element from the least-squares lattice r = c + i a + j b through the rows."""
+    design = np.column_stack([np.ones(len(cells)), cells]).astype(np.float64)
+    coef = np.linalg.lstsq(design, xy, rcond=None)[0]
+    gi, gj = np.indices(shape)
+    return coef[0] + gi[..., None] * coef[1] + gj[..., None] * coef[2]
 
 
 def _missing(v) -> bool:

@@ -29,7 +29,8 @@ from scipy import ndimage as ndi
 from ..errors import InputError
 from ._bootstrap import distance_at, refit_counts, replicas
 from .configurations import descriptor as make_descriptor
-from .fit import FitResult, _problem, fit_model, parse_model
+from ._field_bins import FieldBinnedDescriptor
+from .fit import FitResult, _check_field, _problem, fit_model, parse_model
 from .lattice import Lattice
 
 DEFAULT_CANDIDATES = ("j1", "j1j2", "j1j2j3")
@@ -120,6 +121,9 @@ def select_model(
         raise InputError(f"cv_tiles must be an integer in [2, 8], got {cv_tiles!r}")
     n_shells = max(v[0] for v in parsed.values())
     desc = make_descriptor(lattice.kind, "shell_counts", n_shells=n_shells)
+    if site_field is not None:
+        # every candidate on the same field-resolved classes, or their chi^2 would not compare
+        desc = FieldBinnedDescriptor(desc, _check_field(site_field, lattice, "+field"), lattice.valid)
     order = sorted(candidates, key=lambda c: (len(parsed[c][2]), c))
     fits: dict[str, FitResult] = {}
     for k, name in enumerate(order):

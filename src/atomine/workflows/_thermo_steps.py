@@ -73,6 +73,8 @@ def fit_descriptor(fit):
     """The descriptor object the fit histogrammed with (a FitResult keeps its name and labels)."""
     from ..thermo.configurations import descriptor
 
+    if fit.classes is not None:
+        return fit.classes
     if fit.descriptor != "shell_counts":
         return descriptor(fit.kind, fit.descriptor)
     for n in (1, 2, 3):
@@ -91,16 +93,18 @@ def _box_start(lattice, rng) -> np.ndarray:
     return flat.reshape(shape)
 
 
-def _run(theta, names, lattice, site_field, rng, *, n_snapshots: int, thin: int, n_equilibrate: int):
+def _run(theta, names, lattice, site_field, rng, *, n_snapshots: int, thin: int, n_equilibrate: int,
+         on_image: bool = False):
     """Snapshots (S, n_i, n_j) of the fitted kind of model at theta, and whether they are periodic."""
     from ..thermo.montecarlo import sample
 
     n_j = sum(1 for n in names if n.startswith("J"))
     couplings = np.asarray(theta[:n_j], dtype=np.float64)
     has_field = "h" in names
-    if has_field:  # a field profile lives on the image grid: simulate the image lattice itself
+    if has_field or on_image:  # a field profile lives on the image grid: simulate the image lattice itself
         start, periodic = lattice.spins, lattice.periodic
-        field, f = float(theta[names.index("h")]), np.where(lattice.valid, site_field, 0.0)
+        field = float(theta[names.index("h")]) if has_field else 0.0
+        f = np.where(lattice.valid, site_field, 0.0) if has_field else None
     else:
         start, periodic, field, f = _box_start(lattice, rng), True, 0.0, None
     res = sample(start, couplings, kind=lattice.kind, field=field, site_field=f, periodic=periodic, n_chains=2,
@@ -115,7 +119,8 @@ def _reference(theta, fit, lattice, site_field, desc, rng):
     from ..thermo._reweight import Ensemble
     from ..thermo.lattice import pair_sums
 
-    snaps, periodic, f = _run(theta, fit.names, lattice, site_field, rng, n_snapshots=40, thin=2, n_equilibrate=150)
+    snaps, periodic, f = _run(theta, fit.names, lattice, site_field, rng, n_snapshots=40, thin=2, n_equilibrate=150,
+                              on_image=hasattr(desc, "bin_of_site"))
     n_j = sum(1 for n in fit.names if n.startswith("J"))
     r = pair_sums(snaps, lattice.kind, n_j, periodic=periodic)
     if f is not None:

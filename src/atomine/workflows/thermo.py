@@ -250,8 +250,9 @@ def _clean(obj):
 
 
 def learn_thermodynamics(atoms, *, lattice: str = "auto", sublattice: int | None = None, dopant: str | None = None,
-                         model: str = "auto", t_freeze_k: float | None = None, site_field=None, bootstrap: int = 50,
-                         phase: bool = True, seed: int = 0, progress: Progress | None = None) -> ThermoResult:
+                         model: str = "auto", t_freeze_k: float | None = None, site_field=None, interface=None,
+                         field_decay_nm: float = 1.0, bootstrap: int = 50, phase: bool = True, seed: int = 0,
+                         progress: Progress | None = None) -> ThermoResult:
     """Learn the dopants' effective interactions from one image, and what they predict.
 
     Parameters
@@ -275,6 +276,12 @@ def learn_thermodynamics(atoms, *, lattice: str = "auto", sublattice: int | None
         k_B = 0.0861733 meV/K) and the transition in kelvin.
     site_field : array (n_i, n_j), optional
         Site-field profile f on the lattice grid (e.g. exp(-distance / decay) from an interface).
+    interface : ((x0, y0), (x1, y1)), optional
+        An interface or surface trace in nm (image coordinates): the site field becomes
+        exp(-d / field_decay_nm) with d the distance from it (atom tables only; see
+        :func:`~atomine.thermo.fields.interface_field`). Exclusive with ``site_field``.
+    field_decay_nm : float
+        Decay length (nm) of the interface field.
     bootstrap : int
         Parametric-bootstrap replicas of the chosen model (0 = none).
     phase : bool
@@ -311,6 +318,13 @@ def learn_thermodynamics(atoms, *, lattice: str = "auto", sublattice: int | None
     t0 = time.perf_counter()
     table, inputs = steps.read_atoms(atoms)
     lat = occupancy_lattice(table, lattice=lattice, sublattice=sublattice, dopant=dopant)
+    if interface is not None:
+        from ..thermo.fields import interface_field
+
+        if site_field is not None:
+            raise InputError("give either site_field or interface, not both")
+        site_field = interface_field(lat, interface, field_decay_nm)
+        _check(model, t_freeze_k, bootstrap, seed, phase, progress, site_field)
     tick(f"{lat.kind} lattice, {lat.n_sites} sites", t0)
 
     t0 = time.perf_counter()
@@ -361,7 +375,9 @@ def learn_thermodynamics(atoms, *, lattice: str = "auto", sublattice: int | None
     })
     tick("summary", t0)
     parameters = {"lattice": lattice, "sublattice": sublattice, "dopant": dopant, "model": model,
-                  "t_freeze_k": t_freeze_k, "site_field": site_field is not None, "bootstrap": bootstrap,
+                  "t_freeze_k": t_freeze_k, "site_field": site_field is not None,
+                  "interface_nm": None if interface is None else np.asarray(interface, float).reshape(-1).tolist(),
+                  "field_decay_nm": field_decay_nm if interface is not None else None, "bootstrap": bootstrap,
                   "phase": phase, "seed": seed}
     return ThermoResult(fit=fit, selection=sel, lattice=lat, scan=scan, transition=trans, phase_diagram=diagram,
                         landscape=land, configurations=top, summary=summary, details=details, parameters=parameters,
