@@ -19,6 +19,10 @@ class CalibrationError(InputError):
     """A calibration is present but unusable (zero, NaN, non-monotonic)."""
 
 
+class RegistrationError(InputError):
+    """Two data sets cannot be registered reliably (no overlap, mismatched calibrations, no confident match)."""
+
+
 class UnsupportedFormatError(AtomineError):
     """The file format is not one atomine reads or writes."""
 
@@ -46,6 +50,7 @@ __all__ = [
     "AtomineError",
     "InputError",
     "CalibrationError",
+    "RegistrationError",
     "UnsupportedFormatError",
     "CorruptFileError",
     "SignalNotFoundError",

@@ -16,10 +16,10 @@ Preset = tuple[str, Callable[[int], Simulation]]
 
 
 def _collect() -> dict[str, Preset]:
-    from . import cits, eels, stem, stm
+    from . import cits, correlated_pair, eels, stem, stm
 
     presets: dict[str, Preset] = {}
-    for module in (stem, stm, eels, cits):
+    for module in (stem, stm, eels, cits, correlated_pair):
         presets.update(module.PRESETS)
     return presets
 
