@@ -6,7 +6,8 @@ import xarray as xr
 from scipy import ndimage
 
 from atomine import simulate
-from atomine.correlate.registration import register, to_image, to_spectral
+from atomine.correlate.registration import register
+from atomine.correlate.resample import to_image, to_spectral
 from atomine.correlate.transform import AffineTransform
 from atomine.errors import RegistrationError
 

@@ -15,7 +15,8 @@
 from .drift import correct_series
 from .grid import atoms_to_grid, map_to_grid, sro_to_grid
 from .mining import MiningResult, mine
-from .registration import Registration, apply_transform, register, to_image, to_spectral
+from .registration import Registration, register
+from .resample import apply_transform, to_image, to_spectral
 from .transform import AffineTransform
 
 __all__ = [
