@@ -1,6 +1,7 @@
 """Spectral preprocessing of EELS spectrum images and CITS grids, before unmixing.
 
-EELS: find and name core-loss edges (:mod:`.edges`), fit and remove the power-law
+EELS: find and name core-loss edges (:mod:`.edges`), map their per-pixel onset and strength
+(:mod:`.edge_maps`), fit and remove the power-law
 background per pixel (:mod:`.background`), locate the zero-loss peak per pixel and align
 the low-loss and a simultaneous core-loss on it (:mod:`.zero_loss`), thickness and
 single-scattering deconvolution of the low loss (:mod:`.deconvolve`) and Fourier-ratio
@@ -23,6 +24,7 @@ from .denoise import DenoiseReport, pca_denoise
 from .deconvolve import fourier_log, log_ratio_thickness, single_scattering, t_over_lambda, zero_loss_peak
 from .eds import FWHM_MNKA_EV, elemental_maps, energy_axis_ev, fwhm_ev
 from .eds_identify import identify_lines
+from .edge_maps import edge_maps
 from .edges import detect_onsets, find_edges, match_edges, summed_spectrum
 from .fourier_ratio import fourier_ratio, fourier_ratio_arrays
 from .weighting import PoissonWeights, poisson_weights
@@ -34,7 +36,7 @@ __all__ = [
     "FWHM_MNKA_EV", "XrayLine", "elemental_maps", "energy_axis_ev", "fwhm_ev", "identify_lines", "line_energy",
     "line_table", "lines_near", "main_line", "parse_line", "xray_lines", "annotate_eds",
     "DenoiseReport", "PARAMS", "PoissonWeights", "ZeroLossAlignment", "align_zero_loss", "annotate_cits",
-    "annotate_eels", "calibrate_offset", "detect_onsets", "didv", "feenstra_normalise", "find_edges",
+    "annotate_eels", "calibrate_offset", "detect_onsets", "didv", "edge_maps", "feenstra_normalise", "find_edges",
     "fit_power_law", "fourier_log", "gap_edges", "gap_map", "log_ratio_thickness", "match_edges",
     "fourier_ratio", "fourier_ratio_arrays",
     "normalised_conductance", "pca_denoise", "poisson_weights", "power_law", "pre_edge_window",

@@ -7,6 +7,8 @@ artefacts (Si escape and sum peaks, the Cu of grids and holders) as rows of thei
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -61,7 +63,9 @@ def _find_peaks(counts, e_ev, fwhm_mnka_ev, min_snr):
     # noise of the smoothed net counts: Poisson variance of the counts through the Gaussian kernel
     kernel_gain = 1.0 / np.sqrt(2.0 * np.sqrt(np.pi) * sigma_ch)
     noise = np.sqrt(np.maximum(gaussian_filter1d(counts, sigma_ch, mode="nearest"), 1.0)) * kernel_gain
-    cand, props = find_peaks(smooth, prominence=0.0, wlen=int(4 * f.max() / step) | 1)
+    with warnings.catch_warnings():  # every maximum is a candidate, flat ones (prominence 0) included
+        warnings.filterwarnings("ignore", message="some peaks have a prominence of 0")
+        cand, props = find_peaks(smooth, prominence=0.0, wlen=int(4 * f.max() / step) | 1)
     # significant above the continuum, and a real maximum rather than a noise ripple (on a neighbour's
     # flank the prominence understates a line, so it only has to beat 2 sigma)
     keep = (smooth[cand] >= min_snr * noise[cand]) & (props["prominences"] >= 2.0 * noise[cand])
