@@ -302,8 +302,18 @@ def register(moving, fixed, *, rotation: bool = True, affine: bool = True, max_r
     for top, t0, second, ang in cands[:3]:
         t = t0
         for o in objs:
-            t = _refine(o, t, affine=affine, rotation=rotation)
+            t = _refine(o, t, affine=False, rotation=rotation)
         r, frac = obj.ncc(t)
+        if affine:
+            # the affine parameters start from the rigid optimum and are kept only if they raise the NCC: freed
+            # from the start, a lattice image can pull them into a sheared local optimum (measured: 7 deg,
+            # shear 0.07, residual 0.66 on a pair the rigid fit registers to 0.003 px)
+            ta = t
+            for o in objs[-2:]:
+                ta = _refine(o, ta, affine=True, rotation=rotation)
+            ra, fa = obj.ncc(ta)
+            if ra > r:
+                t, r, frac = ta, ra, fa
         if best is None or r > best[0]:
             best = (r, frac, t, top, second)
     r, frac, t, top, second = best
