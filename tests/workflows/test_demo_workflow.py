@@ -27,7 +27,7 @@ def test_demo_runs_every_dataset_and_reports_progress(demo, local_presets):
     assert [c[0] for c in calls] == list(range(1, total + 1))
     assert all(c[1] == total for c in calls)
     assert result.analyses == ["truth_analysis", "statistics_analysis", "segmentation_analysis", "atoms_analysis",
-                                "unmix_analysis", "thermo_analysis"]
+                                "unmix_analysis", "thermo_analysis", "correlation_analysis"]
     # the segmentation and atom analyses run on STEM presets only, not on these local test datasets
     assert all([o.name for o in r.outputs] == ["truth_analysis", "statistics_analysis"] for r in result.datasets)
 

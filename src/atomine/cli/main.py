@@ -13,6 +13,7 @@ from .. import __version__
 from ._output import options
 from .atoms import atoms
 from .convert import convert
+from .correlate import correlate
 from .demo import demo
 from .info import info
 from .segment import segment
@@ -55,6 +56,7 @@ app.command("segment")(segment)
 app.command("atoms")(atoms)
 app.command("unmix")(unmix)
 app.command("thermo")(thermo)
+app.command("correlate")(correlate)
 
 
 def main() -> None:

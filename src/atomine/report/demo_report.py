@@ -163,10 +163,21 @@ def thermo_section(ctx: DatasetContext, output: AnalysisOutput) -> Section:
     return Section(output.title, thermo_sections(result, truth=output.extra.get("thermo_truth")))
 
 
+def correlation_section(ctx: DatasetContext, output: AnalysisOutput) -> Section:
+    """Registration, ranked structure-property links and the top links' maps, against the simulator's truth."""
+    from .correlate_report import correlate_sections
+
+    result = output.extra.get("correlate_result")
+    if result is None:  # e.g. an output read back without its result object: show what there is
+        return generic_section(ctx, output)
+    return Section(output.title, correlate_sections(result, truth=output.extra.get("correlate_truth")))
+
+
 Renderer = Callable[[DatasetContext, AnalysisOutput], Section]
 RENDERERS: dict[str, Renderer] = {"truth_analysis": truth_section, "statistics_analysis": statistics_section,
                                   "segmentation_analysis": segmentation_section, "atoms_analysis": atoms_section,
-                                  "unmix_analysis": unmix_section, "thermo_analysis": thermo_section}
+                                  "unmix_analysis": unmix_section, "thermo_analysis": thermo_section,
+                                  "correlation_analysis": correlation_section}
 
 
 def dataset_section(ctx: DatasetContext, outputs: list[AnalysisOutput]) -> Section:

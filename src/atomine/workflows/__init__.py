@@ -11,10 +11,14 @@
 - :func:`learn_thermodynamics` -- lattice-model interactions of the dopants in an atom table, the model
   chosen among nested ones, and what it predicts (SRO and heat capacity vs temperature, transitions,
   phase diagram, most probable configurations).
+- :func:`correlate` -- structure-property mining: the spectrum image registered onto the high-resolution
+  image, structural and spectral descriptors on the spectral grid, ranked links with spatial permutation
+  tests, q-values and cross-validated R^2.
 """
 
 from .atoms import AtomsResult, analyze_atoms
 from .bundle import signals_dataset, unique_names
+from .correlate import CorrelateResult, correlate
 from .demo import DatasetRun, DemoResult, run_demo
 from .demo_analyses import DATASET_ANALYSES, AnalysisOutput, DatasetContext
 from .segment import SegmentResult, segment_phases
@@ -25,7 +29,7 @@ from .unmix import UnmixResult, unmix_spectra
 from .unmix_truth import unmix_scores
 
 __all__ = [
-    "AnalysisOutput", "AtomsResult", "DATASET_ANALYSES", "analyze_atoms", "DatasetContext", "DatasetRun", "DemoResult", "SegmentResult",
+    "AnalysisOutput", "AtomsResult", "CorrelateResult", "correlate", "DATASET_ANALYSES", "analyze_atoms", "DatasetContext", "DatasetRun", "DemoResult", "SegmentResult",
     "WrittenSimulation", "check_outputs", "run_demo", "segment_phases", "segmentation_scores", "signals_dataset",
     "ThermoResult", "learn_thermodynamics", "truth_folder", "truth_regions", "UnmixResult", "unique_names", "unmix_scores", "unmix_spectra",
     "write_simulation",

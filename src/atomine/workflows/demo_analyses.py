@@ -246,3 +246,38 @@ def thermo_analysis(ctx: DatasetContext) -> AnalysisOutput | None:
 
 
 DATASET_ANALYSES.append(thermo_analysis)
+
+
+# Correlation runs end to end on the simulated HAADF + EELS pair (the seed case: structure-property mining from
+# registered spectral and structural data): image -> atom columns; SI -> unmixing; ADF -> registration; mining,
+# graded against the simulator's transform and drivers.
+CORRELATE_PRESETS = ("pair-haadf-eels",)
+
+
+def correlation_analysis(ctx: DatasetContext) -> AnalysisOutput | None:
+    """Structure-property links of the HAADF image and the EELS SI
+    (:func:`~atomine.workflows.correlate.correlate`: atoms, unmixing, registration, mining), with the
+    registration error and the true drivers' ranks; None for datasets other than ``CORRELATE_PRESETS``."""
+    if ctx.kind not in CORRELATE_PRESETS:
+        return None
+    from .correlate import correlate
+    from .correlate_truth import correlate_scores
+
+    sim = ctx.simulation
+    spectra = xr.Dataset({"EELS": sim.data, "ADF": sim.extra["ADF"]})
+    result = correlate(sim.extra["HAADF"], spectra, random_state=ctx.seed)
+    truth = {k: sim.truth.parameters.get(k) for k in ("transform", "drivers", "coefficients", "intercept")}
+    summary = {k: result.summary.get(k) for k in ("registration", "n_structure", "n_property", "n_significant",
+                                                   "fdr", "top_links", "cca", "multivariate_cv_r2", "notes",
+                                                   "q_floor", "n_permutations", "method")}
+    summary.update(scores=correlate_scores(result, truth), timings_s=result.timings)
+    # the descriptor maps share the SI's grid: they go into result.zarr beside the data and the truth
+    grid = {d: sim.data.coords[d] for d in ("y", "x")}
+    maps = {f"correlate_{name}": da.transpose("y", "x").assign_coords(grid)
+            for name, da in result.maps().data_vars.items()
+            if set(da.dims) == {"y", "x"} and all(da.sizes[d] == sim.data.sizes[d] for d in grid)}
+    return AnalysisOutput("Structure-property correlation", maps=maps, tables={"correlate_links": result.links},
+                          summary={"correlation": summary}, extra={"correlate_result": result, "correlate_truth": truth})
+
+
+DATASET_ANALYSES.append(correlation_analysis)
