@@ -31,11 +31,12 @@ Runnable alone: ``python benchmarks/validate_correlate.py [n_null] [n_e2e_null]`
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import sys
 import time
-import types
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -167,18 +168,18 @@ def _one_thread() -> None:
 
 
 def _pool_map(fn, seeds, workers: int = WORKERS) -> list:
-    # run.py loads this file under a name that is not importable; forked workers resolve the
-    # pickled function through sys.modules, so register the module there first
-    name = fn.__module__
-    if name not in sys.modules:
-        module = types.ModuleType(name)
-        module.__dict__.update(globals())
-        sys.modules[name] = module
     if workers <= 1:
         return [fn(s) for s in seeds]
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_one_thread) as pool:
-        return list(pool.map(fn, seeds, chunksize=1))
+    # spawned workers (fork is unsafe once an earlier validation has started OpenMP threads in this
+    # process) unpickle the function by module name: run.py loads this file under a name that is not
+    # importable, so hand them the same functions from this file imported as ``validate_correlate``
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    module = importlib.import_module(Path(__file__).stem)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=module._one_thread) as pool:
+        return list(pool.map(getattr(module, fn.__name__), seeds, chunksize=1))
 
 
 def run_e2e(n_driven: int = N_E2E_DRIVEN, n_null: int = N_E2E_NULL, workers: int = WORKERS) -> tuple[list, dict]:
