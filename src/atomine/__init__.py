@@ -21,7 +21,11 @@ def __getattr__(name: str):
         from .workflows.segment import segment_phases
 
         return segment_phases
+    if name == "Catalog":  # the searchable catalog (SQLAlchemy only when asked for)
+        from .catalog.store import Catalog
+
+        return Catalog
     raise AttributeError(f"module 'atomine' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "analyze_atoms", "segment_phases"]
+__all__ = ["Catalog", "__version__", "analyze_atoms", "segment_phases"]

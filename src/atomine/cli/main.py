@@ -12,6 +12,7 @@ import typer
 from .. import __version__
 from ._output import options
 from .atoms import atoms
+from .catalog import catalog_app
 from .convert import convert
 from .correlate import correlate
 from .demo import demo
@@ -57,6 +58,7 @@ app.command("atoms")(atoms)
 app.command("unmix")(unmix)
 app.command("thermo")(thermo)
 app.command("correlate")(correlate)
+app.add_typer(catalog_app, name="catalog")
 
 
 def main() -> None:

@@ -1,0 +1,96 @@
+"""Parsed search filters (:class:`atomine.catalog.query.Filter`) -> SQL conditions on the datasets table.
+
+Column names come only from the schema's whitelist and values only as bound
+parameters, so nothing a user types can change the statement.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ..errors import InputError
+from . import schema as S
+
+# list fields of the query syntax -> the `terms.field` their values are stored under
+_TERM_FIELDS = {"elements": "element", "tags": "tag"}
+
+
+def _number_condition(col, op: str, value):
+    if op == "range":
+        low, high = value
+        parts = ([col >= low] if low is not None else []) + ([col <= high] if high is not None else [])
+        return sa.and_(col.is_not(None), *parts)
+    ops = {"<": col.__lt__, "<=": col.__le__, ">": col.__gt__, ">=": col.__ge__, "=": col.__eq__}
+    if op == "!=":
+        return sa.or_(col.is_(None), col != value)
+    if op not in ops:
+        raise InputError(f"operator {op!r} does not apply to a number or date field")
+    return ops[op](value)
+
+
+def _values(value) -> list[str]:
+    return [str(v) for v in (value if isinstance(value, (tuple, list)) else (value,))]
+
+
+def _text_condition(col, op: str, value):
+    values = _values(value)
+    if op == "contains":
+        return sa.or_(*[col.icontains(v, autoescape=True) for v in values])
+    lowered = [v.lower() for v in values]
+    if op == "=":
+        return sa.func.lower(col).in_(lowered)
+    if op == "!=":
+        return sa.or_(col.is_(None), sa.func.lower(col).not_in(lowered))
+    raise InputError(f"operator {op!r} does not apply to a text field")
+
+
+def _term_condition(field: str, op: str, value):
+    t = S.terms
+    exists = sa.exists().where(t.c.dataset_id == S.datasets.c.id, t.c.field == field,
+                               t.c.value.in_([v.lower() for v in _values(value)]))
+    if op in ("=", "contains"):
+        return exists
+    if op == "!=":
+        return ~exists
+    raise InputError(f"operator {op!r} does not apply to a list field")
+
+
+def _descriptor_condition(names_or_name, op: str, value, flag: bool):
+    d = S.descriptors
+    where = [d.c.dataset_id == S.datasets.c.id]
+    if flag:  # presence of any of the descriptors prefix+value, e.g. edge:Mn_L23
+        where += [d.c.name.in_(names_or_name), d.c.value > 0]
+        exists = sa.exists().where(*where)
+        if op in ("=", "contains"):
+            return exists
+        if op == "!=":
+            return ~exists
+        raise InputError(f"operator {op!r} does not apply to a flag field")
+    return sa.exists().where(*where, d.c.name == names_or_name, _number_condition(d.c.value, op, value))
+
+
+def where_clause(f) -> sa.ColumnElement:
+    """SQL condition for one Filter (field, op, value) using ``query.FIELDS``."""
+    from .query import FIELDS
+    spec = FIELDS.get(f.field)
+    if spec is None:
+        raise InputError(f"unknown search field {f.field!r}; known: {', '.join(sorted(FIELDS))}")
+    if spec.column is not None:
+        if spec.type == "list":
+            if spec.column not in _TERM_FIELDS:
+                raise InputError(f"list field {f.field!r} has no index in this catalog")
+            return _term_condition(_TERM_FIELDS[spec.column], f.op, f.value)
+        if spec.column not in S.FILTER_COLUMNS:
+            raise InputError(f"field {f.field!r} maps to column {spec.column!r}, which the catalog does not filter on")
+        col = S.datasets.c[spec.column]
+        if spec.type in ("number", "date"):
+            return _number_condition(col, f.op, f.value)
+        return _text_condition(col, f.op, f.value)
+    if spec.descriptor is None:
+        raise InputError(f"field {f.field!r} maps to neither a column nor a descriptor")
+    if spec.type == "flag":
+        return _descriptor_condition([spec.descriptor + v for v in _values(f.value)], f.op, f.value, flag=True)
+    return _descriptor_condition(spec.descriptor, f.op, f.value, flag=False)
+
+
+__all__ = ["where_clause"]

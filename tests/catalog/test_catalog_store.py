@@ -1,0 +1,266 @@
+"""The catalog store on SQLite: identity by content hash, analyses, ranking, filters, similarity,
+injection, migrations and concurrent writers (records built by hand; no ingest)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from atomine.catalog import migrations
+from atomine.catalog.store import AnalysisRecord, Catalog, DatasetRecord
+from atomine.errors import InputError
+
+
+def rec(i, **kw):
+    base = dict(path=f"/data/f{i}.dm4", name="HAADF", signal_index=0, content_hash=f"sha256:{i:064x}:0",
+                file_size=100 + i, modified="2024-01-01T00:00:00", kind="image", signal="HAADF", shape=[64, 64],
+                dtype="float32")
+    base.update(kw)
+    return DatasetRecord(**base)
+
+
+@pytest.fixture
+def cat(tmp_path):
+    with Catalog(tmp_path / "c.sqlite") as c:
+        yield c
+
+
+def test_add_get_remove_and_identity(cat):
+    r = rec(1, title="LaMnO3 film", elements=["La", "Mn", "O"], tags=["oxide"], thumbnail_png=b"\x89PNGfake",
+            descriptors={"lattice_a_nm": 0.39, "bad": float("nan")}, metadata={"beam": {"energy": 300}},
+            energy_range=[400.0, 900.0])
+    i, status = cat.add_dataset(r)
+    assert status == "added"
+    assert cat.add_dataset(r) == (i, "unchanged")
+    got = cat.get(i)
+    assert got["elements"] == ["La", "Mn", "O"] and got["tags"] == ["oxide"] and got["shape"] == [64, 64]
+    assert got["descriptors"] == {"lattice_a_nm": 0.39}   # NaN = unknown, not stored
+    assert got["metadata"] == {"beam": {"energy": 300}} and got["energy_range"] == [400.0, 900.0]
+    assert got["has_thumbnail"] and cat.thumbnail(i) == b"\x89PNGfake"
+    # same content elsewhere: moved, path history kept
+    moved = rec(1, path="/archive/f1.dm4", title="LaMnO3 film")
+    assert cat.add_dataset(moved) == (i, "moved")
+    got = cat.get(i)
+    assert got["path"] == "/archive/f1.dm4"
+    assert [p["path"] for p in got["paths"]] == ["/data/f1.dm4", "/archive/f1.dm4"]
+    assert cat.search("f1")[0]["path"] == "/archive/f1.dm4"    # FTS followed the update
+    # new content at the same place: updated in place, same id, children replaced
+    changed = rec(2, path="/archive/f1.dm4", title="LaMnO3 film, re-exported", descriptors={"n_phases": 2})
+    assert cat.add_dataset(changed) == (i, "updated")
+    assert cat.get(i)["descriptors"] == {"n_phases": 2.0} and not cat.get(i)["has_thumbnail"]
+    assert cat.stats()["datasets"] == 1
+    cat.remove(i)
+    assert cat.stats()["datasets"] == 0 and cat.search("LaMnO3") == []
+    with pytest.raises(InputError, match="no dataset with id"):
+        cat.get(i)
+    with pytest.raises(InputError, match="nothing removed"):
+        cat.remove(i)
+
+
+def test_failures_recorded_and_cleared_by_success(cat):
+    cat.add_failure("/data/broken.dm3", "CorruptFileError: truncated")
+    cat.add_failure("/data/broken.dm3", "CorruptFileError: still truncated")   # replaces, not duplicates
+    cat.add_failure("/data/other.emd", "UnsupportedFormatError")
+    f = cat.failures()
+    assert sorted((x["path"], x["reason"]) for x in f) == [("/data/broken.dm3", "CorruptFileError: still truncated"),
+                                                           ("/data/other.emd", "UnsupportedFormatError")]
+    cat.add_dataset(rec(5, path="/data/broken.dm3"))
+    assert [x["path"] for x in cat.failures()] == ["/data/other.emd"] and cat.stats()["failures"] == 1
+
+
+def test_analyses_link_by_content_file_or_array_hash(cat):
+    a, _ = cat.add_dataset(rec(1))
+    b, _ = cat.add_dataset(rec(2, metadata={"array_hash": "sha256:arr2"}))
+    c, _ = cat.add_dataset(rec(3))
+    file_hash_of_1 = rec(1).content_hash.rsplit(":", 1)[0]
+    aid = cat.add_analysis(AnalysisRecord(path="/results/run1", workflow="atoms", atomine_version="0.1",
+                                          time="2024-05-01T00:00:00", parameters={"sigma": 1.5},
+                                          input_hashes=[file_hash_of_1, "sha256:arr2", "sha256:not-catalogued"],
+                                          outputs=["atoms.parquet"], summary={"n": 10}))
+    assert cat.analysis(aid)["datasets"] == [a, b]
+    assert [x["id"] for x in cat.get(a)["analyses"]] == [aid]
+    assert cat.get(a)["analyses"][0]["parameters"] == {"sigma": 1.5}
+    assert cat.get(c)["analyses"] == []
+    # re-adding the folder replaces it; an input catalogued later links then
+    aid2 = cat.add_analysis(AnalysisRecord(path="/results/run1", workflow="atoms",
+                                           input_hashes=[rec(3).content_hash, "sha256:later"]))
+    assert cat.get(a)["analyses"] == [] and [x["id"] for x in cat.get(c)["analyses"]] == [aid2]
+    d, _ = cat.add_dataset(rec(4, content_hash="sha256:later"))
+    assert cat.analysis(aid2)["datasets"] == [c, d] and cat.stats()["analyses"] == 1
+
+
+def test_bm25_title_outranks_one_mention_in_original_metadata(cat):
+    weak, _ = cat.add_dataset(rec(1, title="survey image", original_text="\n".join(
+        [f"Acquisition.Param{k}: {k}" for k in range(30)] + ["Sample.Description: perovskite film"])))
+    strong, _ = cat.add_dataset(rec(2, title="perovskite film overview", original_text="Microscope: Titan"))
+    cat.add_dataset(rec(3, title="graphene", original_text="nothing"))
+    hits = cat.search("perovskite")
+    assert [h["id"] for h in hits] == [strong, weak]
+    assert hits[0]["score"] > hits[1]["score"] and "[perovskite]" in hits[0]["snippet"]
+    assert [h["id"] for h in cat.search('"film overview"')] == [strong]   # phrase
+    assert [h["id"] for h in cat.search("perovskite titan")] == [strong]  # terms are ANDed
+
+
+def test_filters_numbers_ranges_dates_lists_flags(cat):
+    ids = {}
+    ids["a"], _ = cat.add_dataset(rec(1, beam_energy_kv=300, instrument="Titan Themis", elements=["Mn", "O"],
+                                      acquisition_date="2024-03-15T09:00:00", descriptors={"lattice_a_nm": 0.39}))
+    ids["b"], _ = cat.add_dataset(rec(2, beam_energy_kv=200, instrument="ARM200F", elements=["Fe", "O"],
+                                      acquisition_date="2024-06-30T23:00:00", descriptors={"lattice_a_nm": 0.41}))
+    ids["c"], _ = cat.add_dataset(rec(3, signal="EELS", kind="spectrum_image", beam_energy_kv=80,
+                                      acquisition_date="2023-12-31", elements=["Mn"], tags=["Oxide"],
+                                      descriptors={"edge:Mn_L23": 1.0}))
+
+    def found(q):
+        return sorted(h["id"] for h in cat.search(q))
+    assert found("beam_energy>=200") == [ids["a"], ids["b"]]
+    assert found("beam_energy:300kV") == [ids["a"]] and found("beam_energy:300000V") == [ids["a"]]
+    assert found("beam_energy!=300") == [ids["b"], ids["c"]]
+    assert found("lattice_a:0.38..0.40") == [ids["a"]] and found("lattice_a:3.8..4.2A") == [ids["a"], ids["b"]]
+    assert found("date:2024-01..2024-06") == [ids["a"], ids["b"]]     # month end is inclusive to the last second
+    assert found("date:2023") == [ids["c"]] and found("date<2024-03-15") == [ids["c"]]
+    assert found("element:Mn") == [ids["a"], ids["c"]] and found("element:Fe,Mn") == sorted(ids.values())
+    assert found("element!=Mn") == [ids["b"]] and found("tag:oxide") == [ids["c"]]
+    assert found("signal:haadf") == [ids["a"], ids["b"]] and found("kind:spectrum_image") == [ids["c"]]
+    assert found('instrument:"titan"') == [ids["a"]] and found("edge:Mn_L23") == [ids["c"]]
+    assert found("signal:HAADF element:Mn beam_energy>=200 lattice_a:3.8..4.0A") == [ids["a"]]
+    assert [h["id"] for h in cat.search("", limit=2, offset=1)] == [ids["b"], ids["c"]]
+    with pytest.raises(InputError):
+        cat.search("nonsense_field:3")
+    with pytest.raises(InputError, match="limit"):
+        cat.search("", limit=0)
+
+
+def test_similar_exact_neighbours(cat):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16))
+    truth, vecs = {}, {}
+    for i in range(30):
+        cls = i % 3
+        v = (centres[cls] + 0.05 * rng.normal(size=16)) * (1 + i % 4)   # cosine ignores the scale
+        j = cat.add_dataset(rec(i, vector_kind="image_radial_v1", vector=v))[0]
+        truth[j], vecs[j] = cls, v.astype(np.float32).astype(float)
+    cat.add_dataset(rec(99, vector_kind="spectrum_v1", vector=centres[0]))   # another kind: never returned
+    stored = {i: cat.get(i) for i in truth}
+    q = next(iter(truth))
+    hits = cat.similar(q, k=9)
+    assert q not in [h["id"] for h in hits] and all(truth[h["id"]] == truth[q] for h in hits)
+    brute = sorted((1 - vecs[q] @ vecs[j] / np.linalg.norm(vecs[q]) / np.linalg.norm(vecs[j]), j)
+                   for j in vecs if j != q)[:9]
+    assert [h["id"] for h in hits] == [j for _, j in brute]
+    assert np.allclose([h["distance"] for h in hits], [dist for dist, _ in brute], atol=1e-9)
+    assert stored[q]["vector_kind"] == "image_radial_v1"
+    hits_vec = cat.similar(centres[1], k=10, kind="image_radial_v1")
+    assert len(hits_vec) == 10 and all(truth[h["id"]] == 1 for h in hits_vec)
+    assert hits_vec[0]["distance"] < 0.01
+    with pytest.raises(InputError, match="kinds"):
+        cat.similar(centres[1], k=3)              # two kinds of length 16: ambiguous
+    with pytest.raises(InputError, match="no content descriptor"):
+        cat.similar(12345)
+
+
+@pytest.mark.parametrize("query", ["'; DROP TABLE datasets; --", '"', "*", '"unbalanced', "NEAR(a b)", "-x",
+                                   "a:b:c", "title:\"x'); DELETE FROM datasets; --\"", "OR AND NOT", "\\"])
+def test_injection_attempts_return_normally_and_drop_nothing(cat, query):
+    cat.add_dataset(rec(1, title="DROP TABLE datasets notes"))
+    cat.add_dataset(rec(2, title="plain"))
+    try:
+        hits = cat.search(query)
+    except InputError:    # a syntax error is a clear refusal, also fine
+        hits = None
+    assert hits is None or isinstance(hits, list)
+    assert cat.stats()["datasets"] == 2 and len(cat.search("")) == 2
+
+
+def test_free_text_operators_are_literal(cat):
+    a, _ = cat.add_dataset(rec(1, title="drop table datasets"))
+    assert [h["id"] for h in cat.search("'; DROP TABLE datasets; --")] == [a]
+
+
+def test_migration_v1_to_v2_and_newer_refused(tmp_path):
+    path = tmp_path / "old.sqlite"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        assert migrations.upgrade(conn, target=1) == 1
+    with engine.connect() as conn:
+        assert "ix_datasets_signal" not in {i["name"] for i in sa.inspect(conn).get_indexes("datasets")}
+    engine.dispose()
+    with Catalog(path) as c:           # opening upgrades
+        assert c.stats()["schema_version"] == migrations.LATEST == 2
+        c.add_dataset(rec(1, title="kept"))
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        names = {i["name"] for i in sa.inspect(conn).get_indexes("datasets")}
+        assert {"ix_datasets_signal", "ix_datasets_acquisition_date", "ix_datasets_path_signal"} <= names
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE schema_version SET version = 99"))
+    engine.dispose()
+    with pytest.raises(InputError, match="newer than this atomine"):
+        Catalog(path)
+
+
+def test_bad_urls_and_records(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        Catalog(tmp_path / "missing" / "c.sqlite")
+    with pytest.raises(InputError, match="folder"):
+        Catalog(tmp_path)
+    with Catalog(tmp_path / "c.sqlite") as c:
+        with pytest.raises(InputError, match="content hash"):
+            c.add_dataset(rec(1, content_hash=""))
+        with pytest.raises(InputError, match="vector"):
+            c.add_dataset(rec(1, vector_kind="v", vector=np.array([np.nan, 1.0])))
+        assert c.stats()["datasets"] == 0     # the failed add left nothing behind
+
+
+def _writer(path, start, n):
+    with Catalog(path) as c:
+        for i in range(start, start + n):
+            c.add_dataset(rec(i, title=f"item{i}", descriptors={"lattice_a_nm": 0.3 + i * 1e-3}))
+
+
+def _reader(path, rounds, out):
+    seen = []
+    with Catalog(path) as c:
+        for _ in range(rounds):
+            seen.append(len(c.search("", limit=10_000)))
+            c.search("item1 lattice_a>0")
+    out.put(seen)
+
+
+def test_two_writers_and_a_reader_lose_nothing(tmp_path):
+    path = str(tmp_path / "c.sqlite")
+    Catalog(path).close()
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(path, 0, 50)), ctx.Process(target=_writer, args=(path, 50, 50)),
+             ctx.Process(target=_reader, args=(path, 40, out))]
+    for p in procs:
+        p.start()
+    seen = out.get(timeout=120)
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    assert seen == sorted(seen)                 # the reader never sees rows disappear
+    with Catalog(path) as c:
+        assert c.stats()["datasets"] == 100
+        assert sorted(h["id"] for h in c.search("", limit=1000)) == list(range(1, 101))
+        assert len(c.search("lattice_a>0", limit=1000)) == 100
+
+
+def test_a_copy_beside_its_original_is_one_dataset_with_two_paths(cat, tmp_path):
+    first, copy = tmp_path / "a.dm4", tmp_path / "copy_of_a.dm4"
+    first.write_bytes(b"x")
+    copy.write_bytes(b"x")
+    i, _ = cat.add_dataset(rec(7, path=str(first)))
+    # the original is still there: the copy joins the path history, the current path stays
+    assert cat.add_dataset(rec(7, path=str(copy))) == (i, "unchanged")
+    assert cat.add_dataset(rec(7, path=str(first))) == (i, "unchanged")
+    assert cat.add_dataset(rec(7, path=str(copy))) == (i, "unchanged")
+    got = cat.get(i)
+    assert got["path"] == str(first) and [p["path"] for p in got["paths"]] == [str(first), str(copy)]
+    # once the original is gone, the same content elsewhere is a move
+    first.unlink()
+    assert cat.add_dataset(rec(7, path=str(tmp_path / "moved.dm4"))) == (i, "moved")
