@@ -140,7 +140,7 @@ def search(
         raise InputError(f"--limit must be at least 1 and --offset at least 0, got {limit} and {offset}")
     parsed = parse(query)  # a syntax error is reported before the catalog is opened (or created)
     with _open(catalog) as cat:
-        hits = cat.search(query, limit=limit, offset=offset)
+        hits = cat.search(parsed, limit=limit, offset=offset)
     if as_json:
         _print_json(hits)
         return
