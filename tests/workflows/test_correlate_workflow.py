@@ -86,7 +86,8 @@ def test_save_writes_links_summary_transform_maps_and_upstream_results(driven, t
     np.testing.assert_allclose(back.matrix, result.transform.matrix, atol=1e-12)
     with xr.open_zarr(out / "result.zarr") as maps:
         assert set(maps.data_vars) == set(result.maps().data_vars)
-        assert AffineTransform.from_dict(json.loads(maps.attrs["transform"])) is not None
+        stored = AffineTransform.from_dict(json.loads(maps.attrs["transform"]))
+        np.testing.assert_allclose(stored.matrix, result.transform.matrix, atol=1e-12)
         for name in DRIVERS:
             np.testing.assert_allclose(maps[f"structure_{name}"].values, result.structure[name].values, rtol=1e-6)
     assert (out / "atoms").is_dir() and (out / "unmix").is_dir()

@@ -19,26 +19,6 @@ def _exists(path: Optional[Path], option: str, what: str) -> None:
         raise InputError(f"{option} {path} does not exist; pass {what}")
 
 
-def _spectra_args(path: Path, signal: Optional[str], adf: Optional[Path]):
-    """(spectra, adf) for :func:`correlate`: the paths, or with ``--signal`` the chosen signal and its channel."""
-    from .. import io
-    from ..errors import InputError
-    from ..workflows._correlate_inputs import pick_adf
-
-    if signal is None:
-        return path, adf
-    if path.is_dir() and path.suffix.lower() not in (".zarr", ".zspy"):
-        raise InputError(f"--signal selects a signal of a file, but {path} is a result folder; drop --signal")
-    signals = io.load_all(path)
-    sig = int(signal) if signal.lstrip("-").isdigit() else signal
-    si = io.select_signal(signals, sig, "spectral", str(path))
-    if si.ndim != 3:
-        raise InputError(f"--signal {signal} of {path} is {si.dims}, not a spectrum image (y, x, energy|bias)")
-    if adf is not None:
-        return si, adf
-    return si, pick_adf(si, [s for s in signals if s is not si], path.name)
-
-
 def _registration_line(result) -> str:
     p = result.transform.params()
     sx, sy = p["scale"]
@@ -127,16 +107,16 @@ def correlate(
     check_outputs([out_dir], overwrite)  # refuse before the work, not after
     from ..report.correlate_report import write_correlate_report  # lazily: matplotlib only when it runs
 
-    with spinner("reading the inputs"):
-        structure = [p for p in (atoms, segmentation) if p is not None]
-        img = image  # the workflow takes the file's largest image (a pair file also holds the small ADF)
-        if not structure:
-            structure, img = img, None
-        si, channel = _spectra_args(spectra, signal, adf)
+    # the workflow reads the files: the image file's largest image (a pair file also holds the small ADF),
+    # the spectrum image (--signal) and its simultaneous channel
+    structure = [p for p in (atoms, segmentation) if p is not None]
+    img = image
+    if not structure:
+        structure, img = img, None
     with progress_bar(f"correlating {spectra.name}") as progress:
-        result = run_correlate(structure, si, image=img, adf=channel, transform=transform, segment=segment,
-                               unmix_method=unmix_method, n_components=components, method=method, fdr=fdr,
-                               n_permutations=permutations, random_state=seed, progress=progress)
+        result = run_correlate(structure, spectra, image=img, adf=adf, signal=signal, transform=transform,
+                               segment=segment, unmix_method=unmix_method, n_components=components, method=method,
+                               fdr=fdr, n_permutations=permutations, random_state=seed, progress=progress)
     with spinner(f"writing {out_dir}"):
         result.save(out_dir, overwrite=overwrite, report=lambda res, p: write_correlate_report(res, p))
     s = result.summary

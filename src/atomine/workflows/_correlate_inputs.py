@@ -200,12 +200,16 @@ def _read_unmix_folder(folder: Path, p: SpectraInputs) -> None:
     p.sources["unmixing"] = f"folder {folder.name}"
 
 
-def resolve_spectra(spectra, adf=None) -> SpectraInputs:
-    """Sort the ``spectra`` argument (and ``adf``) into a :class:`SpectraInputs`."""
+def resolve_spectra(spectra, adf=None, signal: str | int | None = None) -> SpectraInputs:
+    """Sort the ``spectra`` argument (and ``adf``) into a :class:`SpectraInputs`; ``signal`` picks the
+    spectrum image of a file holding several (name or index)."""
     from ..io import load_all, select_signal
     from .unmix import UnmixResult
 
     p = SpectraInputs()
+    is_file = isinstance(spectra, (str, os.PathLike)) and not _is_result_folder(Path(spectra))
+    if signal is not None and not is_file:
+        raise InputError("signal= selects a spectrum image of a file; the spectra given are not a data file")
     if isinstance(spectra, UnmixResult):
         p.unmixing, p.unmix_maps, p.annotations = spectra, spectra.maps, spectra.annotations
         p.sources["unmixing"] = "UnmixResult"
@@ -221,7 +225,12 @@ def resolve_spectra(spectra, adf=None) -> SpectraInputs:
             _read_unmix_folder(path, p)
         else:
             signals = load_all(path)
-            p.si = select_signal(signals, None, "spectral", os.fspath(path))
+            if isinstance(signal, str) and signal.lstrip("-").isdigit():
+                signal = int(signal)
+            p.si = select_signal(signals, signal, "spectral", os.fspath(path))
+            if not _spectral(p.si):
+                raise InputError(f"signal {signal} of {path.name} has dims {tuple(p.si.dims)}, not a spectrum image "
+                                 "(y, x, energy|bias)")
             p.adf = pick_adf(p.si, [s for s in signals if s is not p.si], path.name)
             p.sources["spectra"] = path.name
     else:

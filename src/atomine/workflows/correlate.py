@@ -189,7 +189,7 @@ def _check_options(method, fdr, n_permutations) -> None:
         raise InputError(f"n_permutations must be at least 99 (or None for every shift), got {n_permutations}")
 
 
-def correlate(structure, spectra, *, image=None, adf=None, transform=None, segment: bool = False,
+def correlate(structure, spectra, *, image=None, adf=None, signal=None, transform=None, segment: bool = False,
               unmix_method: str = "fcls", n_components: int | None = None, method: str = "pearson",
               fdr: float = 0.05, n_permutations: int | None = None, models: bool = True, random_state=0,
               progress: Progress | None = None) -> CorrelateResult:
@@ -210,6 +210,8 @@ def correlate(structure, spectra, *, image=None, adf=None, transform=None, segme
     image, adf
         The image for registration when ``structure`` holds results; the simultaneous channel
         when ``spectra`` does not (default: the spectrum image's summed signal).
+    signal
+        Name or index of the spectrum image in a ``spectra`` file holding several.
     transform
         AffineTransform (spectral nm -> image nm), dict or transform.json: skips the registration.
     segment
@@ -238,7 +240,7 @@ def correlate(structure, spectra, *, image=None, adf=None, transform=None, segme
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     _check_options(method, fdr, n_permutations)
     s: StructureInputs = resolve_structure(structure, image, segment=segment)
-    p: SpectraInputs = resolve_spectra(spectra, adf)
+    p: SpectraInputs = resolve_spectra(spectra, adf, signal)
     given = read_transform(transform) if transform is not None else None
     if given is None and s.image is None:
         raise InputError("registration needs the high-resolution image: pass it as structure or image= "
