@@ -1,7 +1,8 @@
 # atomine: set-up, demo, tests, benchmarks and validation.
 #
 #   make demo      create .venv, install atomine, run the demo, print where the report is
-#   make test      the whole test suite (slow tests included) on 2 workers
+#   make test      the whole test suite (slow tests included) on 2 workers; first installs the system
+#                  packages some tests need (chromium, postgresql) when missing and allowed (tools/system-deps.sh)
 #   make bench     benchmarks against the tools users would pick instead -> benchmarks/RESULTS.md
 #   make validate  statistical acceptance checks (many seeds) -> benchmarks/VALIDATION.md
 #   make clean     remove the virtualenv, the demo output and caches
@@ -17,7 +18,7 @@ DEMO_DIR ?= demo-output
 # python3.11, else python3 when it is at least 3.11.
 PYTHON_SYS ?= $(shell command -v python3.11 2>/dev/null || (python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && command -v python3))
 
-.PHONY: demo test bench validate clean
+.PHONY: demo test bench validate clean system-deps
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON_SYS)" ]; then echo "error: atomine needs python3.11 (or a python3 >= 3.11) on PATH" >&2; exit 1; fi
@@ -40,7 +41,10 @@ demo: $(VENV)/.installed-base
 	$(BIN)/atomine demo --out $(DEMO_DIR) --overwrite
 	@echo "Open the report: $(CURDIR)/$(DEMO_DIR)/report.html"
 
-test: $(VENV)/.installed-test
+system-deps:
+	@bash tools/system-deps.sh
+
+test: system-deps $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n 2
 
 bench: $(VENV)/.installed-bench

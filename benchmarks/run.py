@@ -6,7 +6,9 @@ imports them in name order, calls ``run()``, and writes one file headed by the
 command, date, machine and package versions, so results are comparable between runs.
 ``validate.py`` reuses :func:`run_all` for ``validate_*.py`` -> ``VALIDATION.md``.
 
-Usage: ``make bench`` (or ``python benchmarks/run.py [NAME ...]`` to run some modules).
+Usage: ``make bench`` (or ``python benchmarks/run.py [NAME ...]`` to run some modules, which
+rewrites the file with only those; ``--update NAME ...`` reruns those modules and replaces only
+their sections of the existing file, recording the partial rerun in its header).
 """
 
 from __future__ import annotations
@@ -112,25 +114,70 @@ def run_module(path: Path) -> tuple[str, bool]:
     return f"## {path.stem}\n\n{body.strip()}\n\n_({elapsed:.1f} s)_\n", ok
 
 
+def _split_sections(text: str, stems: set[str]) -> tuple[str, dict[str, str], list[str]]:
+    """(header, {module stem: its section}, stems in file order) of a results file.
+
+    A section starts at a ``## <module stem>`` line; headings inside a section (a module's own
+    ``## ...`` tables) are not module stems, so they stay inside it.
+    """
+    lines = text.splitlines(keepends=True)
+    starts = [(i, ln[3:].strip()) for i, ln in enumerate(lines) if ln.startswith("## ") and ln[3:].strip() in stems]
+    if not starts:
+        return text, {}, []
+    head = "".join(lines[:starts[0][0]])
+    sections, order = {}, []
+    for n, (i, stem) in enumerate(starts):
+        end = starts[n + 1][0] if n + 1 < len(starts) else len(lines)
+        sections[stem] = "".join(lines[i:end]).rstrip("\n") + "\n"
+        order.append(stem)
+    return head, sections, order
+
+
+def _write(target: Path, text: str) -> None:
+    tmp = target.with_name(f".{target.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)  # readers never see a half-written file
+
+
 def run_all(prefix: str, output: str, title: str, command: str, names: list[str] | None = None,
-            folder: Path = HERE) -> int:
-    """Run every ``<prefix>*.py`` module in ``folder`` and write ``output`` there; returns an exit code."""
+            folder: Path = HERE, update: bool = False) -> int:
+    """Run every ``<prefix>*.py`` module in ``folder`` and write ``output`` there; returns an exit code.
+
+    With ``update``, only the modules named are run and their sections replace the old ones
+    in the existing ``output`` (new modules are inserted in name order); the header gains a
+    line naming the rerun, its command and date, so every figure stays traceable.
+    """
     files = discover(prefix, names, folder)
-    parts = [header(title, command)]
-    failed = []
+    target = Path(folder) / output
+    if update and (not names or not files):
+        print("--update needs the names of existing modules to rerun", file=sys.stderr)
+        return 2
+    if update and not target.exists():
+        print(f"--update: {target.name} does not exist yet; run without --update first", file=sys.stderr)
+        return 2
+    sections, failed = {}, []
     if not files:
-        parts.append(f"No `{prefix}*.py` modules found in {Path(folder).name}/.\n")
+        sections[""] = f"No `{prefix}*.py` modules found in {Path(folder).name}/.\n"
     for path in files:
         print(f"running {path.name} ...", flush=True)
         section, ok = run_module(path)
-        parts.append(section)
+        sections[path.stem] = section
         if not ok:
             failed.append(path.name)
             print(f"  FAILED: {path.name}", file=sys.stderr, flush=True)
-    target = Path(folder) / output
-    tmp = target.with_name(f".{target.name}.partial")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, target)  # readers never see a half-written file
+    if update:
+        all_stems = {f.stem for f in discover(prefix, None, folder)}
+        head, old, order = _split_sections(target.read_text(encoding="utf-8"), all_stems | set(sections))
+        old.update(sections)
+        order = sorted(set(order) | set(sections))
+        now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        rerun = " ".join(f.stem for f in files)
+        head = head.rstrip("\n") + (f"\n- updated {now}: {', '.join(f.stem for f in files)} rerun alone "
+                                    f"(`python benchmarks/{Path(sys.argv[0]).name} --update {rerun}`, "
+                                    f"atomine {versions().get('atomine', '?')})\n\n")
+        _write(target, head + "\n".join(old[s] for s in order))
+    else:
+        _write(target, "\n".join([header(title, command)] + list(sections.values())))
     print(f"wrote {target}")
     if failed:
         print(f"{len(failed)} module(s) failed: {', '.join(failed)}", file=sys.stderr)
@@ -138,8 +185,15 @@ def run_all(prefix: str, output: str, title: str, command: str, names: list[str]
     return 0
 
 
+def parse_args(argv: list[str]) -> tuple[list[str], bool]:
+    """(module names, update?) from the command line."""
+    update = "--update" in argv
+    return [a for a in argv if a != "--update"], update
+
+
 def main() -> int:
-    return run_all("bench_", "RESULTS.md", "atomine benchmarks", "make bench", sys.argv[1:])
+    names, update = parse_args(sys.argv[1:])
+    return run_all("bench_", "RESULTS.md", "atomine benchmarks", "make bench", names, update=update)
 
 
 if __name__ == "__main__":

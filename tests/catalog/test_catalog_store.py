@@ -1,5 +1,6 @@
-"""The catalog store on SQLite: identity by content hash, analyses, ranking, filters, similarity,
-injection, migrations and concurrent writers (records built by hand; no ingest)."""
+"""The catalog store on both backends (SQLite and PostgreSQL, see conftest.py): identity by content
+hash, bulk add, analyses, ranking, filters, similarity, injection, migrations and concurrent writers
+(records built by hand; no ingest)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from atomine.catalog import migrations
+from atomine.catalog import _engine, migrations
 from atomine.catalog.store import AnalysisRecord, Catalog, DatasetRecord
 from atomine.errors import InputError
 
@@ -23,9 +24,14 @@ def rec(i, **kw):
 
 
 @pytest.fixture
-def cat(tmp_path):
-    with Catalog(tmp_path / "c.sqlite") as c:
+def cat(catalog_url):
+    with Catalog(catalog_url) as c:
         yield c
+
+
+def raw_engine(url):
+    """A plain engine on the catalog's database (no catalog code), to build old schema versions."""
+    return sa.create_engine(_engine.resolve_url(url))
 
 
 def test_add_get_remove_and_identity(cat):
@@ -180,21 +186,37 @@ def test_free_text_operators_are_literal(cat):
     assert [h["id"] for h in cat.search("'; DROP TABLE datasets; --")] == [a]
 
 
-def test_migration_v1_to_v2_and_newer_refused(tmp_path):
-    path = tmp_path / "old.sqlite"
-    engine = sa.create_engine(f"sqlite:///{path}")
+def _as_v2(conn):
+    """Bring an empty database to exactly what atomine wrote at schema version 2."""
+    assert migrations.upgrade(conn, target=2) == 2
+    conn.exec_driver_sql("ALTER TABLE datasets DROP COLUMN content_level")
+    conn.exec_driver_sql("DROP TABLE catalog_state")
+    if conn.dialect.name == "postgresql":   # version 2 had no full-text index on PostgreSQL
+        conn.exec_driver_sql("ALTER TABLE datasets DROP COLUMN search_vector")
+
+
+def test_migration_v1_to_latest_and_newer_refused(catalog_url):
+    path = catalog_url
+    engine = raw_engine(path)
     with engine.begin() as conn:
         assert migrations.upgrade(conn, target=1) == 1
     with engine.connect() as conn:
         assert "ix_datasets_signal" not in {i["name"] for i in sa.inspect(conn).get_indexes("datasets")}
     engine.dispose()
     with Catalog(path) as c:           # opening upgrades
-        assert c.stats()["schema_version"] == migrations.LATEST == 2
+        assert c.stats()["schema_version"] == migrations.LATEST == 4
         c.add_dataset(rec(1, title="kept"))
-    engine = sa.create_engine(f"sqlite:///{path}")
+        assert [h["title"] for h in c.search("kept")] == ["kept"]
+    engine = raw_engine(path)
     with engine.connect() as conn:
         names = {i["name"] for i in sa.inspect(conn).get_indexes("datasets")}
         assert {"ix_datasets_signal", "ix_datasets_acquisition_date", "ix_datasets_path_signal"} <= names
+        # version 4: covering (field, value, id) / (name, value, id) indexes replace the two-column ones
+        terms_ix = {i["name"]: i["column_names"] for i in sa.inspect(conn).get_indexes("terms")}
+        desc_ix = {i["name"]: i["column_names"] for i in sa.inspect(conn).get_indexes("descriptors")}
+        assert terms_ix.get("ix_terms_field_value_id") == ["field", "value", "dataset_id"]
+        assert desc_ix.get("ix_descriptors_name_value_id") == ["name", "value", "dataset_id"]
+        assert "ix_terms_field_value" not in terms_ix and "ix_descriptors_name_value" not in desc_ix
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE schema_version SET version = 99"))
     engine.dispose()
@@ -202,12 +224,104 @@ def test_migration_v1_to_v2_and_newer_refused(tmp_path):
         Catalog(path)
 
 
-def test_bad_urls_and_records(tmp_path):
+def test_migration_v2_to_v3_adds_state_and_content_level(catalog_url):
+    path = catalog_url
+    engine = raw_engine(path)
+    with engine.begin() as conn:
+        _as_v2(conn)
+        conn.execute(sa.text("INSERT INTO datasets (content_hash, path, name, signal_index, title) "
+                             "VALUES ('h:0', '/old/a.dm4', 'a', 0, 'old perovskite')"))
+    engine.dispose()
+    with Catalog(path) as c:
+        assert c.stats()["schema_version"] == migrations.LATEST and c.vectors_generation() == 0
+        (old,) = c.search("perovskite")
+        assert old["content_level"] == "content" and c.get(old["id"])["content_level"] == "content"
+        c.add_dataset(rec(2, vector_kind="v", vector=[1.0, 0.0]))
+        assert c.vectors_generation() == 1
+
+
+def test_add_datasets_in_batches_matches_one_by_one(new_catalog_url):
+    records = [rec(i, title=f"item {i}", descriptors={"lattice_a_nm": 0.3 + i / 100}, elements=["Mn"],
+                   vector_kind="v", vector=[1.0, float(i)]) for i in range(7)]
+    with Catalog(new_catalog_url()) as one, Catalog(new_catalog_url()) as many:
+        singles = [one.add_dataset(r) for r in records]
+        bulk = many.add_datasets(iter(records), batch=3)
+        assert bulk == singles == [(i + 1, "added") for i in range(7)]
+        # a repeat within the input, a copy of record 0 elsewhere (its file is gone: a move) and new
+        # content at a known place behave as add_dataset does, in order
+        again = [records[1], rec(0, path="/moved/f0.dm4", title="item 0"), rec(50, path="/data/f2.dm4")]
+        assert many.add_datasets(again) == [(2, "unchanged"), (1, "moved"), (3, "updated")]
+        assert [one.add_dataset(r) for r in again] == [(2, "unchanged"), (1, "moved"), (3, "updated")]
+        for i in range(1, 8):
+            a, b = one.get(i), many.get(i)
+            for d in (a, b):
+                d.pop("added"), d.pop("updated")
+                for p in d["paths"]:
+                    p.pop("seen")
+            assert a == b
+        assert [h["id"] for h in many.search("item element:Mn lattice_a>0.32", limit=50)] == [4, 5, 6, 7]
+        assert many.add_datasets([]) == []
+        with pytest.raises(InputError, match="batch"):
+            many.add_datasets(records, batch=0)
+        with pytest.raises(InputError, match="DatasetRecord"):
+            many.add_datasets([{"path": "x"}])
+        # a bad record refuses its whole batch, before writing; earlier batches stay
+        bad = [rec(60), rec(61), rec(62, vector_kind="v", vector=[np.nan]), rec(63)]
+        with pytest.raises(InputError, match="vector"):
+            many.add_datasets(bad, batch=2)
+        assert many.stats()["datasets"] == 9 and many.search("f61")
+        assert not many.search("f62") and not many.search("f63")
+
+
+def test_vectors_generation_counts_every_vector_change(cat):
+    g = cat.vectors_generation
+    assert g() == 0 and cat.dialect in ("sqlite", "postgresql")
+    a, _ = cat.add_dataset(rec(1, vector_kind="v", vector=[1.0, 0.0]))
+    assert g() == 1
+    cat.add_dataset(rec(1, vector_kind="v", vector=[1.0, 0.0]))           # unchanged: no vector written
+    cat.add_dataset(rec(2))                                               # no vector at all
+    assert g() == 1
+    cat.add_datasets([rec(3, vector_kind="v", vector=[0.0, 1.0]), rec(4, vector_kind="v", vector=[1.0, 1.0])])
+    assert g() == 2                                                       # one transaction, one step
+    cat.add_dataset(rec(5, path="/data/f1.dm4"))                          # replaces a's vector by none
+    assert g() == 3 and cat.similar([1.0, 0.0], kind="v", k=5)[0]["id"] == 4
+    cat.remove(a)                                                          # a has no vector now
+    assert g() == 3
+    cat.remove(4)
+    assert g() == 4
+    with pytest.raises(InputError):
+        cat.add_dataset(rec(6, vector_kind="v", vector=[np.inf, 0.0]))
+    assert g() == 4                                                       # the refused add wrote nothing
+
+
+def test_metadata_only_record_is_replaced_by_content(cat, tmp_path):
+    quick = rec(1, content_level="metadata", title="header only")
+    i, _ = cat.add_dataset(quick)
+    assert cat.get(i)["content_level"] == "metadata" and cat.search("header")[0]["content_level"] == "metadata"
+    assert cat.add_dataset(quick) == (i, "unchanged")
+    full = rec(1, title="full", descriptors={"n_phases": 1}, thumbnail_png=b"png", vector_kind="v", vector=[1.0])
+    assert cat.add_dataset(full) == (i, "updated")
+    got = cat.get(i)
+    assert got["content_level"] == "content" and got["descriptors"] == {"n_phases": 1.0} and got["has_thumbnail"]
+    assert cat.vectors_generation() == 1 and cat.stats()["datasets"] == 1
+    # content is never downgraded to metadata-only, and a content record stays as it is
+    assert cat.add_dataset(quick) == (i, "unchanged") and cat.add_dataset(full) == (i, "unchanged")
+    assert cat.get(i)["content_level"] == "content" and cat.search("full")[0]["id"] == i
+    with pytest.raises(InputError, match="content_level"):
+        cat.add_dataset(rec(2, content_level="partial"))
+
+
+def test_bad_paths(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         Catalog(tmp_path / "missing" / "c.sqlite")
     with pytest.raises(InputError, match="folder"):
         Catalog(tmp_path)
-    with Catalog(tmp_path / "c.sqlite") as c:
+    with pytest.raises(InputError, match="only sqlite"):
+        Catalog("mysql://u@localhost/db")
+
+
+def test_bad_records(catalog_url):
+    with Catalog(catalog_url) as c:
         with pytest.raises(InputError, match="content hash"):
             c.add_dataset(rec(1, content_hash=""))
         with pytest.raises(InputError, match="vector"):
@@ -230,8 +344,8 @@ def _reader(path, rounds, out):
     out.put(seen)
 
 
-def test_two_writers_and_a_reader_lose_nothing(tmp_path):
-    path = str(tmp_path / "c.sqlite")
+def test_two_writers_and_a_reader_lose_nothing(catalog_url):
+    path = catalog_url
     Catalog(path).close()
     ctx = mp.get_context("fork")
     out = ctx.Queue()
@@ -264,3 +378,68 @@ def test_a_copy_beside_its_original_is_one_dataset_with_two_paths(cat, tmp_path)
     # once the original is gone, the same content elsewhere is a move
     first.unlink()
     assert cat.add_dataset(rec(7, path=str(tmp_path / "moved.dm4"))) == (i, "moved")
+
+
+def test_one_batch_mixing_new_repeated_moved_and_replaced_records(new_catalog_url):
+    # the fast path (set-wise inserts) and the careful path (add_dataset rules) interleave within
+    # one transaction: each record must see exactly what one-by-one insertion would show it
+    items = [rec(1, title="one"), rec(2, title="two"), rec(1, title="one"),            # repeat: unchanged
+             rec(2, path="/elsewhere/f2.dm4", title="two"),                              # f2 is gone: moved
+             rec(3, path="/data/f1.dm4", title="three", elements=["Fe"]),                # new hash at f1: updated
+             rec(4, title="four", vector_kind="v", vector=[0.0, 1.0]), rec(5, path="/data/f2.dm4", title="five")]
+    with Catalog(new_catalog_url()) as one, Catalog(new_catalog_url()) as many:
+        one.add_failure("/data/f4.dm4", "unreadable")
+        many.add_failure("/data/f4.dm4", "unreadable")
+        singles = [one.add_dataset(r) for r in items]
+        assert many.add_datasets(items, batch=100) == singles == [
+            (1, "added"), (2, "added"), (1, "unchanged"), (2, "moved"), (1, "updated"), (3, "added"), (4, "added")]
+        assert one.failures() == many.failures() == []
+        assert many.vectors_generation() == one.vectors_generation() == 1
+        for i in range(1, 5):
+            a, b = one.get(i), many.get(i)
+            for d in (a, b):
+                d.pop("added"), d.pop("updated")
+                for p in d["paths"]:
+                    p.pop("seen")
+            assert a == b
+        assert many.get(2)["paths"][-1]["path"] == "/elsewhere/f2.dm4"
+        assert [h["id"] for h in many.search("element:fe")] == [1]
+
+
+def test_sqlite_ranked_page_matches_the_joined_ranking_and_the_window(tmp_path, monkeypatch):
+    from atomine.catalog import _sqlite_fts
+    words = ["perovskite"] * 30
+    records = [rec(i, title=f"{'perovskite ' * (1 + i % 4)}{i}", sample="film" if i % 3 else "lamella",
+                   beam_energy_kv=200.0 if i % 2 else 80.0, original_text=" ".join(words[: i % 7]))
+               for i in range(30)]
+    with Catalog(tmp_path / "c.sqlite") as c:
+        c.add_datasets(records)
+        for q in ("perovskite", "perovskite film beam_energy>=100", "perovskite lamella"):
+            parsed = __import__("atomine.catalog.query", fromlist=["parse"]).parse(q)
+            from atomine.catalog._filters import where_clause
+            expr = _sqlite_fts.match_expression(parsed.terms)
+            fts = _sqlite_fts.ranked_matches(expr)
+            d = __import__("atomine.catalog.schema", fromlist=["datasets"]).datasets
+            stmt = sa.select(d.c.id, fts.c.rank, fts.c.snippet).join(fts, fts.c.id == d.c.id).where(
+                *[where_clause(f) for f in parsed.filters]).order_by(fts.c.rank, d.c.id)
+            with c._read() as conn:
+                joined = [(r.id, r.rank, r.snippet) for r in conn.execute(stmt.limit(7).offset(2))]
+            hits = c.search(q, limit=7, offset=2)
+            assert [(h["id"], -h["score"], h["snippet"]) for h in hits] == joined and joined
+            assert not any("ranked_over" in h for h in hits)
+        narrow_q = "perovskite sample:lamella beam_energy<100"   # 30 text matches, 5 pass, 1 in the window
+        narrow_full = c.search(narrow_q, limit=20)
+        # a window of 10: only the 10 newest matches (ids 21..30) are ranked, and the hits say so
+        monkeypatch.setattr(_sqlite_fts, "RANK_WINDOW", 10)
+        hits = c.search("perovskite", limit=5)
+        assert len(hits) == 5 and all(h["id"] > 20 and h["ranked_over"] == 10 for h in hits)
+        full = [h for h in c.search("perovskite", limit=30) if h["id"] > 20]
+        assert [h["id"] for h in hits] == [h["id"] for h in full[:5]]   # same order within the window
+        # filters that leave less than a page in the window: everything is ranked, nothing hidden
+        # (the older matches are ranked and merged: the same hits, order and scores as with no window)
+        narrow = c.search(narrow_q, limit=20)
+        assert sorted(h["id"] for h in narrow) == [i + 1 for i in range(30) if i % 3 == 0 and i % 2 == 0]
+        assert narrow == narrow_full and not any("ranked_over" in h for h in narrow)
+        # a smaller page that the window fills is ranked within the window (and says so)
+        small = c.search(narrow_q, limit=1)
+        assert [(h["id"], h["ranked_over"]) for h in small] == [(25, 10)]

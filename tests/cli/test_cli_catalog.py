@@ -155,3 +155,20 @@ def test_unknown_id_is_one_line(cli, lab):
     _, db, _ = lab
     assert_user_error(cli("catalog", "show", "999999", "--catalog", db), "999999")
     assert_user_error(cli("catalog", "rm", "999999", "--catalog", db), "999999")
+
+
+def test_metadata_only_add_then_a_full_add_completes_the_records(cli, lab, tmp_path):
+    data, _, _ = lab
+    db = tmp_path / "meta.sqlite"
+    report = _json(cli, "catalog", "add", data, "--metadata-only", "--catalog", db)
+    assert report["added"] == 4 and [os.path.basename(f["path"]) for f in report["failed"]] == ["broken.dm3"]
+    hits = _json(cli, "catalog", "search", "signal:HAADF", "--catalog", db)
+    assert _names(hits) == ["mos2.zarr", "perovskite.zarr", "perovskite_rot.zarr"]
+    shown = _json(cli, "catalog", "show", str(hits[0]["id"]), "--catalog", db)
+    assert shown["content_level"] == "metadata" and shown["descriptors"] == {} and not shown["has_thumbnail"]
+    again = _json(cli, "catalog", "add", data, "--metadata-only", "--catalog", db)
+    assert (again["added"], again["unchanged"], again["updated"]) == (0, 4, 0)
+    full = _json(cli, "catalog", "add", data, "--catalog", db)
+    assert (full["added"], full["unchanged"], full["updated"]) == (0, 0, 4)
+    shown = _json(cli, "catalog", "show", str(hits[0]["id"]), "--catalog", db)
+    assert shown["content_level"] == "content" and "lattice_a_nm" in shown["descriptors"] and shown["has_thumbnail"]

@@ -50,3 +50,28 @@ def test_only_named_modules_run(runner, tmp_path):
     assert runner.run_all("bench_", "R.md", "t", "make bench", names=["y"], folder=tmp_path) == 0
     text = (tmp_path / "R.md").read_text()
     assert "bench_y ran" in text and "bench_x ran" not in text
+
+
+def test_update_replaces_only_the_named_sections(runner, tmp_path):
+    for name, body in (("bench_a", "first A"), ("bench_c", "first C")):
+        (tmp_path / f"{name}.py").write_text(f"def run():\n    return '## inner table\\n{body}'\n")
+    assert runner.run_all("bench_", "R.md", "t", "make bench", folder=tmp_path) == 0
+    (tmp_path / "bench_a.py").write_text("def run():\n    return 'second A'\n")
+    (tmp_path / "bench_c.py").write_text("def run():\n    return 'second C'\n")
+    (tmp_path / "bench_b.py").write_text("def run():\n    return 'new B'\n")
+    assert runner.run_all("bench_", "R.md", "t", "make bench", names=["c", "b"], folder=tmp_path, update=True) == 0
+    text = (tmp_path / "R.md").read_text()
+    # bench_a was not rerun: its old section (with its own inner heading) stays; c is replaced, b inserted in order
+    assert "first A" in text and "## inner table" in text and "second A" not in text
+    assert "second C" in text and "first C" not in text and "new B" in text
+    assert text.index("## bench_a") < text.index("## bench_b") < text.index("## bench_c")
+    assert text.count("## bench_c") == 1 and "- command: `make bench`" in text
+    assert "- updated " in text and "bench_c" in text.split("- updated ")[1].splitlines()[0]
+
+
+def test_update_needs_names_and_an_existing_file(runner, tmp_path):
+    (tmp_path / "bench_a.py").write_text("def run():\n    return 'A'\n")
+    assert runner.run_all("bench_", "R.md", "t", "make bench", names=["a"], folder=tmp_path, update=True) == 2
+    assert not (tmp_path / "R.md").exists()
+    assert runner.run_all("bench_", "R.md", "t", "make bench", folder=tmp_path, update=True) == 2
+    assert runner.parse_args(["--update", "bench_a"]) == (["bench_a"], True)

@@ -175,3 +175,29 @@ def test_report_drawn_in_worker_processes_equals_the_serial_one(demo):
     stamp = re.compile(r"<p>generated [^<]*</p>")
     assert stamp.sub("", parallel) == stamp.sub("", serial)  # same sections, same order, byte-identical figures
     assert calls == [(i + 1, len(result.datasets)) for i in range(len(result.datasets))]
+
+
+def test_demo_output_is_catalogued_with_its_analysis_linked(demo, tmp_path):
+    from atomine.catalog import Catalog
+    from atomine.cli.demo import catalog_demo_output
+
+    result, _ = demo
+    out = result.save(tmp_path / "demo")
+    done = catalog_demo_output(out)
+    assert done["catalog"] == out / "catalog.sqlite" and done["failed"] == [] and done["analyses"] == 1
+    want = {(f"{run.kind}.zarr", str(s.name), s.attrs.get("signal")) for run in result.datasets
+            for s in run.simulation.signals()}
+    assert done["datasets"] == len(want)
+    with Catalog(done["catalog"]) as cat:
+        hits = cat.search("", limit=100)
+        records = [cat.get(h["id"]) for h in hits]
+        assert {(r["path"].rsplit("/", 1)[-1], r["name"], r["signal"]) for r in records} == want
+        assert all(r["content_level"] == "content" and r["has_thumbnail"] for r in records)
+        # the demo folder is one analysis whose inputs are every catalogued dataset
+        (analysis,) = {a["id"] for r in records for a in r["analyses"]}
+        linked = cat.analysis(analysis)
+        assert linked["path"] == str(out.absolute()) and linked["datasets"] == sorted(h["id"] for h in hits)
+        haadf = {h["id"] for h in cat.search("signal:HAADF")}
+        assert haadf == {r["id"] for r in records if r["signal"] == "HAADF"} and haadf
+    # running it again (e.g. demo --overwrite) starts a fresh catalog
+    assert catalog_demo_output(out)["datasets"] == len(want)

@@ -46,27 +46,28 @@ def _text_condition(col, op: str, value):
 
 def _term_condition(field: str, op: str, value):
     t = S.terms
-    exists = sa.exists().where(t.c.dataset_id == S.datasets.c.id, t.c.field == field,
-                               t.c.value.in_([v.lower() for v in _values(value)]))
+    # `id IN (uncorrelated subquery)` rather than a correlated EXISTS: SQLite can then start from
+    # the (field, value) index when the term is selective, instead of probing every dataset row
+    ids = sa.select(t.c.dataset_id).where(t.c.field == field, t.c.value.in_([v.lower() for v in _values(value)]))
     if op in ("=", "contains"):
-        return exists
+        return S.datasets.c.id.in_(ids)
     if op == "!=":
-        return ~exists
+        return S.datasets.c.id.not_in(ids)
     raise InputError(f"operator {op!r} does not apply to a list field")
 
 
 def _descriptor_condition(names_or_name, op: str, value, flag: bool):
     d = S.descriptors
-    where = [d.c.dataset_id == S.datasets.c.id]
+    # uncorrelated `id IN (...)` for the same reason as terms: the (name, value) index drives it
     if flag:  # presence of any of the descriptors prefix+value, e.g. edge:Mn_L23
-        where += [d.c.name.in_(names_or_name), d.c.value > 0]
-        exists = sa.exists().where(*where)
+        ids = sa.select(d.c.dataset_id).where(d.c.name.in_(names_or_name), d.c.value > 0)
         if op in ("=", "contains"):
-            return exists
+            return S.datasets.c.id.in_(ids)
         if op == "!=":
-            return ~exists
+            return S.datasets.c.id.not_in(ids)
         raise InputError(f"operator {op!r} does not apply to a flag field")
-    return sa.exists().where(*where, d.c.name == names_or_name, _number_condition(d.c.value, op, value))
+    return S.datasets.c.id.in_(sa.select(d.c.dataset_id).where(d.c.name == names_or_name,
+                                                              _number_condition(d.c.value, op, value)))
 
 
 def where_clause(f) -> sa.ColumnElement:

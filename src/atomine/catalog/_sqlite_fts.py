@@ -11,6 +11,7 @@ the same transaction as the row change.
 from __future__ import annotations
 
 import re
+import threading
 
 import sqlalchemy as sa
 
@@ -40,6 +41,18 @@ def install(conn: sa.Connection) -> None:
         f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, {cols}) VALUES ('delete', old.id, {old}); "
         f"INSERT INTO {FTS_TABLE}(rowid, {cols}) VALUES (new.id, {new}); END")
     conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
+
+
+# Pending-term memory of one write transaction before FTS5 flushes it as a new index segment.
+# The default (1 MiB) holds ~250 rows of lab metadata, so a bulk insert wrote hundreds of small
+# segments and spent ~40 % of its time merging them; 64 MiB makes one segment per ~10^4 rows
+# (the memory is used only while a write transaction is open).
+HASHSIZE_BYTES = 64 * 2**20
+
+
+def tune(conn: sa.Connection) -> None:
+    """Persistent FTS5 settings for bulk inserts (stored in the index's config table)."""
+    conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rank) VALUES ('hashsize', {HASHSIZE_BYTES})")
 
 
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
@@ -81,4 +94,85 @@ def ranked_matches(expression: str) -> sa.Subquery:
     return stmt.subquery("fts")
 
 
-__all__ = ["install", "match_expression", "ranked_matches", "FTS_COLUMNS", "WEIGHTS"]
+# Ranking window: when more datasets match the words than this, BM25 ranks only the newest this many.
+# FTS5 walks a doclist at ~0.03 us a match but bm25() costs ~0.8 us a match: a word in 20 % of 10^6
+# entries took ~170 ms to rank in full, ~40 ms within this window. See :func:`ranked_page`.
+RANK_WINDOW = 50_000
+
+
+def ranked_page(conn: sa.Connection, expression: str, clauses=(), *, limit: int = 20, offset: int = 0,
+                window: int | None = RANK_WINDOW) -> list[tuple[int, float, str]]:
+    """One page of (id, rank, snippet) for ``expression`` AND the filter ``clauses``, best first (rank, id).
+
+    The fast plan at scale (measure before changing): rank inside the FTS5 query and cut to
+    the page there, touching ``datasets`` only for the filters; snippets are made for the
+    page only, by a second MATCH restricted to those rowids. :func:`ranked_matches` joined
+    to ``datasets`` reads every matching row and makes every snippet before sorting
+    (5-7 us per match: ~1 s for a word in 20 % of 10^6 entries).
+
+    Ranking window (the trade-off): when the words match more than ``window`` datasets, only
+    the newest ``window`` of them (highest ids; found from the doclist alone, no bm25) are
+    ranked, and the page is taken from those, filters applied. Every hit still matches the
+    whole query; what is lost is an older, better-scoring match of a very common word. When
+    the window holds less than a full page that passes the filters (a selective filter), the
+    older matches are ranked too and merged (the full ranking, at the full cost), so a window
+    never hides matches from a short result. Paging is consistent while every page fits the
+    window; a page past the window's filtered matches is ranked in full.
+    :func:`last_window` tells whether the window was used (per thread; :meth:`Catalog.search`
+    reports it on each hit as ``ranked_over``).
+    ``window=None`` always ranks every match.
+    """
+    from . import schema as S
+    weights = ", ".join(repr(w) for w in WEIGHTS)
+    fts = sa.table(FTS_TABLE, sa.column("rowid"))
+    rank = sa.literal_column(f"bm25({FTS_TABLE}, {weights})").label("rank")
+    match = sa.text(f"{FTS_TABLE} MATCH :fts_expression").bindparams(fts_expression=expression)
+    stmt = sa.select(fts.c.rowid.label("id"), rank).select_from(fts).where(match)
+    if clauses:
+        d = S.datasets
+        stmt = stmt.join(d, d.c.id == fts.c.rowid).where(*clauses)
+    stmt = stmt.order_by(sa.text("rank"), sa.text("id"))
+    _STATE.window = None
+    cutoff = None
+    if window is not None and window > 0 and offset + limit <= window:
+        # the window-th newest match, from the doclist (no ranking); None: fewer matches than that
+        cutoff = conn.execute(sa.text(
+            f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :fts_expression "
+            "ORDER BY rowid DESC LIMIT 1 OFFSET :skip").bindparams(fts_expression=expression, skip=window - 1)).scalar()
+    if cutoff is None:
+        rows = conn.execute(stmt.limit(limit).offset(offset)).all()
+    else:
+        top = offset + limit
+        rows = conn.execute(stmt.where(fts.c.rowid >= cutoff).limit(top)).all()
+        if len(rows) == top:
+            _STATE.window = window
+        else:
+            # a short page in the window (selective filters): rank the older matches too and merge, so
+            # nothing is hidden; bm25 statistics are those of the whole index, so the ranks compare
+            rows += conn.execute(stmt.where(fts.c.rowid < cutoff).limit(top)).all()
+            rows.sort(key=lambda r: (r[1], r[0]))
+        rows = rows[offset:top]
+    if not rows:
+        return []
+    ids = [int(r[0]) for r in rows]
+    snip = sa.text(f"SELECT rowid, snippet({FTS_TABLE}, -1, '[', ']', '…', 12) FROM {FTS_TABLE} "
+                   f"WHERE {FTS_TABLE} MATCH :fts_expression AND rowid IN :ids").bindparams(
+        sa.bindparam("ids", expanding=True), fts_expression=expression, ids=ids)
+    snippets = dict(conn.execute(snip).all())
+    return [(i, float(r[1]), snippets.get(i, "")) for i, r in zip(ids, rows)]
+
+
+class _State(threading.local):
+    window: int | None = None
+
+
+_STATE = _State()
+
+
+def last_window() -> int | None:
+    """The ranking window the last :func:`ranked_page` call of this thread used (None: every match ranked)."""
+    return _STATE.window
+
+
+__all__ = ["install", "tune", "match_expression", "ranked_matches", "ranked_page", "last_window", "RANK_WINDOW",
+           "FTS_COLUMNS", "WEIGHTS"]

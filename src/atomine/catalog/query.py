@@ -84,6 +84,8 @@ FIELDS: dict[str, FieldSpec] = dict([
     _f("title", "text", "title", substring=True, help="title of the signal"),
     _f("path", "text", "path", substring=True, help="part of the file path"),
     _f("dtype", "text", "dtype", help="numpy dtype of the data"),
+    _f("content_level", "text", "content_level",
+       help="content (descriptors, thumbnail) or metadata (added with --metadata-only)"),
     _f("element", "list", "elements", help="chemical element(s), any of a comma-separated list"),
     _f("tag", "list", "tags", help="tag(s), any of a comma-separated list"),
     _f("beam_energy", "number", "beam_energy_kv", unit="kV", help="beam energy in kV"),

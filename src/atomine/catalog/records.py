@@ -16,6 +16,10 @@ import numpy as np
 
 from ..errors import InputError
 from . import schema as S
+
+CONTENT_LEVELS = ("content", "metadata")
+
+
 def opt_float(value, name):
     if value is None:
         return None
@@ -58,6 +62,9 @@ class DatasetRecord:
     descriptors: dict = field(default_factory=dict)
     vector_kind: str | None = None
     vector: np.ndarray | None = None
+    # "content": hashes, thumbnail and descriptors computed from the arrays; "metadata": a fast
+    # ingest that read headers only. A later "content" record of the same file replaces it.
+    content_level: str = "content"
 
 
 @dataclass
@@ -105,6 +112,10 @@ def dataset_row(r: DatasetRecord) -> dict:
     energy = list(r.energy_range) if r.energy_range is not None else [None, None]
     if len(energy) != 2:
         raise InputError(f"energy_range of {r.path!r} must be [min, max], got {r.energy_range!r}")
+    if r.content_level not in CONTENT_LEVELS:
+        raise InputError(f"content_level of {r.path!r} must be one of {', '.join(CONTENT_LEVELS)}, "
+                         f"got {r.content_level!r}")
+    check_vector(r)
     now = now_iso()
     elements, tags = [str(e) for e in r.elements or []], [str(t) for t in r.tags or []]
     return dict(
@@ -119,7 +130,21 @@ def dataset_row(r: DatasetRecord) -> dict:
         elements=to_json(elements), title=r.title, tags=to_json(tags), metadata=to_json(r.metadata or {}),
         vector_kind=r.vector_kind if r.vector is not None else None, added=now, updated=now,
         elements_text=" ".join(elements), tags_text=" ".join(tags),
-        metadata_text="\n".join(_flatten(r.metadata or {})), original_text=r.original_text or "")
+        metadata_text="\n".join(_flatten(r.metadata or {})), original_text=r.original_text or "",
+        content_level=r.content_level)
+
+
+def check_vector(r: DatasetRecord) -> np.ndarray | None:
+    """The content vector of ``r`` as little-endian float32, or None; InputError when it is unusable."""
+    if r.vector is None:
+        return None
+    if not r.vector_kind:
+        raise InputError(f"dataset {r.path!r} has a content vector but no vector_kind; name its kind")
+    vec = np.asarray(r.vector, dtype="<f4")
+    if vec.ndim != 1 or vec.size == 0 or not np.all(np.isfinite(vec)):
+        raise InputError(f"content vector of {r.path!r} must be a non-empty finite 1-D array, got shape "
+                         f"{vec.shape}")
+    return vec
 
 
 def record_hashes(r: DatasetRecord) -> set[str]:
@@ -135,28 +160,29 @@ def record_hashes(r: DatasetRecord) -> set[str]:
     return out
 
 
-def insert_children(conn, dataset_id: int, r: DatasetRecord) -> None:
+def child_rows(dataset_id: int, r: DatasetRecord) -> dict:
+    """The rows of every child table of one dataset: {table: [row, ...]} (terms, descriptors, vectors, thumbnails)."""
     terms = {("element", str(e).lower()) for e in r.elements or []} | {("tag", str(t).lower()) for t in r.tags or []}
     terms |= {("hash", h) for h in record_hashes(r)}
-    conn.execute(S.terms.insert(), [{"dataset_id": dataset_id, "field": f, "value": v} for f, v in sorted(terms)])
-    desc = []
+    out = {S.terms: [{"dataset_id": dataset_id, "field": f, "value": v} for f, v in sorted(terms)],
+           S.descriptors: [], S.vectors: [], S.thumbnails: []}
     for name, value in (r.descriptors or {}).items():
         value = opt_float(value, f"descriptor {name!r}")
         if value is not None:
-            desc.append({"dataset_id": dataset_id, "name": str(name), "value": value})
-    if desc:
-        conn.execute(S.descriptors.insert(), desc)
-    if r.vector is not None:
-        if not r.vector_kind:
-            raise InputError(f"dataset {r.path!r} has a content vector but no vector_kind; name its kind")
-        vec = np.asarray(r.vector, dtype="<f4")
-        if vec.ndim != 1 or vec.size == 0 or not np.all(np.isfinite(vec)):
-            raise InputError(f"content vector of {r.path!r} must be a non-empty finite 1-D array, got shape "
-                             f"{vec.shape}")
-        conn.execute(S.vectors.insert().values(dataset_id=dataset_id, kind=r.vector_kind, dim=int(vec.size),
-                                               blob=vec.tobytes()))
+            out[S.descriptors].append({"dataset_id": dataset_id, "name": str(name), "value": value})
+    vec = check_vector(r)
+    if vec is not None:
+        out[S.vectors].append({"dataset_id": dataset_id, "kind": r.vector_kind, "dim": int(vec.size),
+                               "blob": vec.tobytes()})
     if r.thumbnail_png:
-        conn.execute(S.thumbnails.insert().values(dataset_id=dataset_id, png=bytes(r.thumbnail_png)))
+        out[S.thumbnails].append({"dataset_id": dataset_id, "png": bytes(r.thumbnail_png)})
+    return out
+
+
+def insert_children(conn, dataset_id: int, r: DatasetRecord) -> None:
+    for table, rows in child_rows(dataset_id, r).items():
+        if rows:
+            conn.execute(table.insert(), rows)
 
 
 _HIDDEN = {"elements_text", "tags_text", "metadata_text", "energy_min", "energy_max"}
@@ -178,5 +204,6 @@ def public_analysis(row) -> dict:
     return out
 
 
-__all__ = ["AnalysisRecord", "DatasetRecord", "dataset_row", "insert_children", "now_iso", "opt_float",
-           "public_analysis", "public_dataset", "record_hashes", "to_json"]
+__all__ = ["AnalysisRecord", "CONTENT_LEVELS", "DatasetRecord", "check_vector", "child_rows", "dataset_row",
+           "insert_children",
+           "now_iso", "opt_float", "public_analysis", "public_dataset", "record_hashes", "to_json"]

@@ -5,7 +5,8 @@ One row of ``datasets`` is one signal of one file, identified by its content has
 the same schema runs on every backend; the fields that filters use are plain columns
 (normalised units: nm, eV, kV, ISO dates) or rows of ``descriptors`` / ``terms``.
 
-The indexes that speed up filters are added by migration 2 (see
+The indexes that speed up filters (and the covering (field, value, id) / (name, value, id)
+indexes of terms and descriptors) are added by migrations 2 and 4 (see
 :mod:`atomine.catalog.migrations`), not declared here, so that a version-1 file and
 a fresh one end in the same state.
 """
@@ -57,6 +58,8 @@ datasets = sa.Table(
     sa.Column("tags_text", sa.Text),
     sa.Column("metadata_text", sa.Text),
     sa.Column("original_text", sa.Text),
+    # "content" or "metadata" (headers only, no array hash/thumbnail/descriptors); added by migration 3
+    sa.Column("content_level", sa.String(16), nullable=False, server_default="content"),
 )
 
 dataset_paths = sa.Table(
@@ -75,7 +78,6 @@ terms = sa.Table(
     sa.Column("field", sa.String(40), nullable=False),
     sa.Column("value", sa.String(200), nullable=False),
     sa.PrimaryKeyConstraint("dataset_id", "field", "value"),
-    sa.Index("ix_terms_field_value", "field", "value"),
 )
 
 descriptors = sa.Table(
@@ -84,7 +86,6 @@ descriptors = sa.Table(
     sa.Column("name", sa.String(120), nullable=False),
     sa.Column("value", sa.Float, nullable=False),
     sa.PrimaryKeyConstraint("dataset_id", "name"),
-    sa.Index("ix_descriptors_name_value", "name", "value"),
 )
 
 vectors = sa.Table(
@@ -121,6 +122,14 @@ analysis_inputs = sa.Table(
     sa.Index("ix_analysis_inputs_hash", "input_hash"),
 )
 
+# Small key/value state; "vectors_generation" counts every change to ``vectors`` so that caches of
+# vector indexes (approximate nearest neighbours) know when to rebuild. Added by migration 3.
+catalog_state = sa.Table(
+    "catalog_state", metadata,
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
 failures = sa.Table(
     "failures", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -132,7 +141,8 @@ failures = sa.Table(
 # Plain columns a filter may name (anything else is a descriptor or a term).
 FILTER_COLUMNS = ("path", "name", "kind", "signal", "dtype", "pixel_size_nm", "energy_min", "energy_max",
                   "instrument", "beam_energy_kv", "magnification", "detector", "acquisition_date", "operator",
-                  "sample", "title", "file_size", "modified", "signal_index", "content_hash", "vector_kind")
+                  "sample", "title", "file_size", "modified", "signal_index", "content_hash", "vector_kind",
+                  "content_level")
 
 __all__ = ["metadata", "schema_version", "datasets", "dataset_paths", "terms", "descriptors", "vectors",
-           "thumbnails", "analyses", "analysis_inputs", "failures", "FILTER_COLUMNS"]
+           "thumbnails", "analyses", "analysis_inputs", "catalog_state", "failures", "FILTER_COLUMNS"]

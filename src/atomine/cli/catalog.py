@@ -87,7 +87,10 @@ def add(
     catalog: CatalogOption = None,
     no_recursive: Annotated[bool, typer.Option("--no-recursive", help="Do not descend into sub-folders.")] = False,
     no_descriptors: Annotated[bool, typer.Option(
-        "--no-descriptors", help="Metadata only: skip the content descriptors (faster; no 'similar').")] = False,
+        "--no-descriptors", help="Skip the content descriptors (no 'similar'); thumbnails still made.")] = False,
+    metadata_only: Annotated[bool, typer.Option(
+        "--metadata-only", help="Read headers only: file hash and metadata, no thumbnail, descriptors or "
+        "array hash (fastest; a later add without it completes the records).")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Add every readable file (each signal) and atomine result folder under PATH... to the catalog.
@@ -101,13 +104,13 @@ def add(
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise InputError(f"{missing[0]} does not exist; pass files or folders to add")
+    options = dict(recursive=not no_recursive, descriptors=not no_descriptors, content=not metadata_only)
     with _open(catalog) as cat:
         if as_json:
-            report = ingest(cat, paths, recursive=not no_recursive, descriptors=not no_descriptors)
+            report = ingest(cat, paths, **options)
         else:
             with progress_bar("adding to the catalog") as bar:
-                report = ingest(cat, paths, recursive=not no_recursive, descriptors=not no_descriptors,
-                                progress=bar)
+                report = ingest(cat, paths, progress=bar, **options)
         url = cat.url
     summary = {"catalog": url, "added": report.added, "unchanged": report.unchanged, "moved": report.moved,
                "updated": report.updated, "analyses": report.analyses,

@@ -18,6 +18,7 @@ from .correlate import correlate
 from .demo import demo
 from .info import info
 from .segment import segment
+from .serve import serve
 from .simulate import SimulateCommand, simulate
 from .thermo import thermo
 from .unmix import unmix
@@ -59,6 +60,7 @@ app.command("unmix")(unmix)
 app.command("thermo")(thermo)
 app.command("correlate")(correlate)
 app.add_typer(catalog_app, name="catalog")
+app.command("serve")(serve)
 
 
 def main() -> None:
