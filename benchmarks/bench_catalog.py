@@ -131,24 +131,35 @@ def _timed(fn, args_list) -> tuple[float, float]:
     return _pct(times)
 
 
+def build_catalog(cat: Catalog, n: int, world: _World | None = None) -> dict:
+    """Insert the n synthetic records into ``cat``; timings {build_s, build_cpu_s, gen_s}.
+
+    Also usable alone to keep a catalog for iterating on queries, e.g.
+    ``with Catalog(path) as cat: build_catalog(cat, 10**6)``.
+    """
+    world = world or _World()
+    out = {"build_s": 0.0, "build_cpu_s": 0.0, "gen_s": 0.0}
+    # records are generated in chunks outside the timed insert (generating costs ~130 us each)
+    gen = records(world, n)
+    while True:
+        t = time.perf_counter()
+        chunk = list(itertools.islice(gen, BATCH))
+        out["gen_s"] += time.perf_counter() - t
+        if not chunk:
+            break
+        t, c = time.perf_counter(), time.process_time()
+        cat.add_datasets(chunk, batch=BATCH)
+        out["build_s"] += time.perf_counter() - t
+        out["build_cpu_s"] += time.process_time() - c
+    return out
+
+
 def _one_size(world: _World, n: int, folder: Path) -> dict:
     path = folder / f"cat{n}.sqlite"
     out: dict = {"n": n}
     rng = np.random.default_rng(n)
     with Catalog(path) as cat:
-        # records are generated in chunks outside the timed insert (generating costs ~130 us each)
-        gen = records(world, n)
-        out["build_s"] = out["build_cpu_s"] = out["gen_s"] = 0.0
-        while True:
-            t = time.perf_counter()
-            chunk = list(itertools.islice(gen, BATCH))
-            out["gen_s"] += time.perf_counter() - t
-            if not chunk:
-                break
-            t, c = time.perf_counter(), time.process_time()
-            cat.add_datasets(chunk, batch=BATCH)
-            out["build_s"] += time.perf_counter() - t
-            out["build_cpu_s"] += time.process_time() - c
+        out.update(build_catalog(cat, n, world))
         out["db_mb"] = sum(p.stat().st_size for p in folder.glob(f"cat{n}.sqlite*") if p.is_file()) / 2**20
         picks = rng.choice(n, 40, replace=False)
         queries = {

@@ -407,7 +407,8 @@ def test_one_batch_mixing_new_repeated_moved_and_replaced_records(new_catalog_ur
 
 
 def test_sqlite_ranked_page_matches_the_joined_ranking_and_the_window(tmp_path, monkeypatch):
-    from atomine.catalog import _sqlite_fts
+    from atomine.catalog import _search, _sqlite_fts
+    monkeypatch.setattr(_search, "USE_PLAN", False)   # this test is about ranked_page; the plan has its own
     words = ["perovskite"] * 30
     records = [rec(i, title=f"{'perovskite ' * (1 + i % 4)}{i}", sample="film" if i % 3 else "lamella",
                    beam_energy_kv=200.0 if i % 2 else 80.0, original_text=" ".join(words[: i % 7]))
@@ -443,3 +444,97 @@ def test_sqlite_ranked_page_matches_the_joined_ranking_and_the_window(tmp_path, 
         # a smaller page that the window fills is ranked within the window (and says so)
         small = c.search(narrow_q, limit=1)
         assert [(h["id"], h["ranked_over"]) for h in small] == [(25, 10)]
+
+
+def _random_catalog_records(rng, n):
+    signals, words = ["HAADF", "ABF", "EELS", "STM", None], ["film", "lamella", "perovskite", "oxide", "wire"]
+    elements = ["O", "Mn", "Fe", "Ti", "Sr", "La"]
+    out = []
+    for i in range(n):
+        desc = {"lattice_a_nm": float(rng.uniform(0.3, 0.5))} if rng.random() < 0.8 else {}
+        if rng.random() < 0.3:
+            desc["edge:Mn_L23"] = float(rng.integers(0, 2))
+        out.append(rec(i, signal=signals[i % 5], kind="image" if i % 3 else "spectrum_image",
+                       beam_energy_kv=None if i % 11 == 0 else float(rng.choice([60, 80, 200, 300])),
+                       pixel_size_nm=float(rng.choice([0.01, 0.02, 0.05])),
+                       acquisition_date=f"20{rng.integers(15, 25)}-0{rng.integers(1, 10)}-1{rng.integers(0, 9)}",
+                       instrument=str(rng.choice(["Titan 1", "ARM 2", "Nion 3"])),
+                       elements=list(rng.choice(elements, size=int(rng.integers(0, 3)), replace=False)),
+                       tags=["good"] if i % 4 == 0 else [], descriptors=desc,
+                       title=" ".join(rng.choice(words, size=int(rng.integers(1, 4)))) + f" {i}",
+                       original_text=" ".join(rng.choice(words, size=int(rng.integers(0, 5))))))
+    return out
+
+
+_RANDOM_FILTERS = ["element:Mn", "element:Fe,Ti", "element!=O", "beam_energy>=200", "beam_energy<100",
+                   "beam_energy:70..250", "pixel_size<=0.02nm", "date:2018..2021", "date>=2020-05",
+                   "lattice_a:0.35..0.42", "lattice_a>0.45", "lattice_a!=0.4", "edge:Mn_L23", "edge!=Mn_L23",
+                   "tag:good", "tag!=good", "signal:HAADF", "signal:haadf,abf", "signal!=EELS", "kind:image",
+                   "instrument:titan", "title:film"]
+
+
+def test_filter_first_plan_equals_the_straightforward_sql_on_random_queries(tmp_path, monkeypatch):
+    """Every route of the SQLite plan (sets read or probed, chunked checks, fallback) returns exactly
+    what one plain statement returns: the same ids in the same order, the same BM25 scores."""
+    from atomine.catalog import _plan, _sqlite_fts, query
+    from atomine.catalog import schema as S
+    from atomine.catalog._filters import where_clause
+    rng = np.random.default_rng(11)
+    d = S.datasets
+    with Catalog(tmp_path / "c.sqlite") as c:
+        c.add_datasets(_random_catalog_records(rng, 600))
+
+        def truth(parsed):
+            clauses = [where_clause(f) for f in parsed.filters]
+            with c._read() as conn:
+                if not parsed.terms:
+                    return [(i, 0.0) for i in conn.execute(sa.select(d.c.id).where(*clauses).order_by(d.c.id))
+                            .scalars()]
+                fts = _sqlite_fts.ranked_matches(_sqlite_fts.match_expression(parsed.terms))
+                return [(r.id, -r.rank + 0.0) for r in conn.execute(sa.select(d.c.id, fts.c.rank).join(
+                    fts, fts.c.id == d.c.id).where(*clauses).order_by(fts.c.rank, d.c.id))]
+        routes = {"plan": 0, "plain": 0}
+        real_candidates = _plan.candidates
+
+        def spy(conn, filters):
+            ids, rest = real_candidates(conn, filters)
+            routes["plain" if ids is None else "plan"] += 1
+            return ids, rest
+        monkeypatch.setattr(_plan, "candidates", spy)
+        checked = nonempty = windowed = 0
+        for trial in range(160):
+            # each trial its own plan settings: read every set / probe them / tiny chunks / fall back
+            monkeypatch.setattr(_plan, "PROBE_RATIO", [20, 0, 1][trial % 3])
+            monkeypatch.setattr(_plan, "SET_CAP", [150_000, 40][trial % 4 == 3])
+            monkeypatch.setattr(_plan, "TEXT_CANDIDATES_MAX", [5000, 30][trial % 5 == 4])
+            filters = list(rng.choice(_RANDOM_FILTERS, size=int(rng.integers(1, 5)), replace=False))
+            text = list(rng.choice(["film", "perovskite", "oxide wire", "lamella"], size=int(rng.integers(0, 2))))
+            q = " ".join(text + filters)
+            expected = truth(query.parse(q))
+            got = [(h["id"], h["score"]) for h in c.search(q, limit=10_000)]
+            assert [i for i, _ in got] == [i for i, _ in expected], q
+            assert np.allclose([s for _, s in got], [s for _, s in expected], rtol=1e-12, atol=0), q
+            offset = int(rng.integers(0, 8))
+            page = [h["id"] for h in c.search(q, limit=3, offset=offset)]
+            assert page == [i for i, _ in expected][offset:offset + 3], q
+            if text:
+                # a small ranking window: a page served from the window holds the best of the newest
+                # `window` word matches that pass the filters, and says so; otherwise it is the full ranking
+                window = int(rng.choice([10, 40, 120]))
+                monkeypatch.setattr(_sqlite_fts, "RANK_WINDOW", window)
+                hits = c.search(q, limit=5, offset=offset)
+                monkeypatch.setattr(_sqlite_fts, "RANK_WINDOW", 50_000)
+                if hits and "ranked_over" in hits[0]:
+                    with c._read() as conn:
+                        cutoff = _sqlite_fts.window_cutoff(conn, _sqlite_fts.match_expression(query.parse(q).terms),
+                                                             window)
+                    assert cutoff is not None and all(h["ranked_over"] == window for h in hits), q
+                    newer = [i for i, _ in expected if i >= cutoff]
+                    assert [h["id"] for h in hits] == newer[offset:offset + 5], q
+                    windowed += 1
+                else:
+                    assert [h["id"] for h in hits] == [i for i, _ in expected][offset:offset + 5], q
+            checked += 1
+            nonempty += bool(expected)
+        assert checked == 160 and nonempty > 80   # the queries are not vacuous
+        assert routes["plan"] > 150 and routes["plain"] > 20 and windowed > 5   # every route was taken

@@ -84,6 +84,21 @@ def test_search_by_signal_beam_energy_and_free_text(cli, lab):
     assert table.exit_code == 0 and "mos2.zarr" in table.stdout
 
 
+def test_search_says_when_ranking_was_limited_to_the_newest_matches(cli, lab, monkeypatch):
+    """A word matching more datasets than the ranking window: the CLI says so, --json carries ranked_over."""
+    from atomine.catalog import _sqlite_fts
+
+    _, db, _ = lab
+    full = _json(cli, "catalog", "search", "SrTiO3", "--catalog", db)
+    assert len(full) >= 2 and all("ranked_over" not in h for h in full)
+    monkeypatch.setattr(_sqlite_fts, "RANK_WINDOW", 1)
+    page = _json(cli, "catalog", "search", "SrTiO3", "-n", "1", "--catalog", db)
+    assert [h["ranked_over"] for h in page] == [1]
+    assert page[0]["id"] == max(h["id"] for h in full)   # the newest match: the window holds only it
+    table = cli("catalog", "search", "SrTiO3", "-n", "1", "--catalog", db)
+    assert table.exit_code == 0 and "ranked among the newest 1 of the matches" in table.stdout
+
+
 def test_similar_returns_the_rotated_copy_first(cli, lab):
     data, db, _ = lab
     hits = _json(cli, "catalog", "search", "signal:HAADF", "--catalog", db)

@@ -142,3 +142,15 @@ def test_catalog_object_can_be_shared(filled):
         with TestClient(create_app(cat)) as c:
             assert c.get("/api/stats").json()["datasets"] == 5
         assert cat.stats()["datasets"] == 5  # still open after the app shut down
+
+
+def test_search_reports_a_limited_ranking(client, filled, monkeypatch):
+    """/api/search: ranked_over is null when every match was ranked, the window size when only the newest were."""
+    from atomine.catalog import _sqlite_fts
+
+    everything = client.get("/api/search", params={"q": "monolayer"}).json()
+    assert everything["ranked_over"] is None and len(everything["hits"]) >= 2
+    monkeypatch.setattr(_sqlite_fts, "RANK_WINDOW", 1)
+    page = client.get("/api/search", params={"q": "monolayer", "limit": 1}).json()
+    assert page["ranked_over"] == 1 and len(page["hits"]) == 1
+    assert page["hits"][0]["id"] == max(h["id"] for h in everything["hits"])

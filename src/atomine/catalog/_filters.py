@@ -94,4 +94,68 @@ def where_clause(f) -> sa.ColumnElement:
     return _descriptor_condition(spec.descriptor, f.op, f.value, flag=False)
 
 
-__all__ = ["where_clause"]
+# Number/date columns with a plain B-tree index (migration 2): `SELECT id ... WHERE col <op> v` reads
+# only that index (it carries the rowid), so such a filter can give its id set cheaply.
+_INDEXED_NUMBER_COLUMNS = ("beam_energy_kv", "pixel_size_nm", "acquisition_date")
+
+
+def _indexed_set(f):
+    """(table, id column, condition) of a filter whose ids one covering index holds, else None."""
+    from .query import FIELDS
+    spec = FIELDS.get(f.field)
+    if spec is None:
+        where_clause(f)   # raises the one-line InputError
+    if spec.column is not None:
+        if spec.type == "list" and spec.column in _TERM_FIELDS and f.op in ("=", "contains"):
+            t = S.terms
+            return t, t.c.dataset_id, sa.and_(t.c.field == _TERM_FIELDS[spec.column],
+                                              t.c.value.in_([v.lower() for v in _values(f.value)]))
+        if (spec.type in ("number", "date") and spec.column in _INDEXED_NUMBER_COLUMNS
+                and f.op in ("<", "<=", ">", ">=", "=", "range")):
+            d = S.datasets
+            return d, d.c.id, _number_condition(d.c[spec.column], f.op, f.value)
+        return None
+    if spec.descriptor is None:
+        return None
+    d = S.descriptors
+    if spec.type == "flag":
+        if f.op not in ("=", "contains"):
+            return None
+        return d, d.c.dataset_id, sa.and_(d.c.name.in_([spec.descriptor + v for v in _values(f.value)]),
+                                          d.c.value > 0)
+    return d, d.c.dataset_id, sa.and_(d.c.name == spec.descriptor, _number_condition(d.c.value, f.op, f.value))
+
+
+def id_source(f) -> sa.Select | None:
+    """``SELECT <dataset id>`` of exactly the datasets that filter ``f`` passes, answered from one index.
+
+    For filters whose ids a covering index holds (list fields with =/contains, descriptors,
+    comparisons on indexed number/date columns); None for the others (text columns, ``!=`` on
+    a list field, ...), which are checked row by row. The set equals what :func:`where_clause`
+    selects (ids may repeat for a flag over several descriptors).
+    """
+    parts = _indexed_set(f)
+    return None if parts is None else sa.select(parts[1]).where(parts[2])
+
+
+def is_column_set(f) -> bool:
+    """Whether :func:`id_source` of ``f`` reads an index of ``datasets`` itself (a number/date column)."""
+    parts = _indexed_set(f)
+    return parts is not None and parts[0] is S.datasets
+
+
+def probe_clause(f) -> sa.ColumnElement:
+    """Condition on ``datasets`` equal to :func:`where_clause`, phrased for checking a few rows.
+
+    Term and descriptor filters become correlated EXISTS probes of their table's primary key
+    (one index seek per row checked); :func:`where_clause`'s uncorrelated ``id IN (...)`` would
+    first collect every matching id (10^5 at 10^6 entries) to check a handful of rows.
+    """
+    parts = _indexed_set(f)
+    if parts is None or parts[0] is S.datasets:
+        return where_clause(f)
+    table, id_col, cond = parts
+    return sa.exists(sa.select(sa.literal(1)).select_from(table).where(id_col == S.datasets.c.id, cond))
+
+
+__all__ = ["where_clause", "id_source", "is_column_set", "probe_clause"]

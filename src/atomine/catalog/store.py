@@ -9,11 +9,9 @@ content hash, so re-adding an unchanged file is a no-op and a moved file is reco
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
@@ -21,10 +19,9 @@ import sqlalchemy as sa
 from ..errors import InputError
 from . import _engine, migrations
 from . import schema as S
-from .records import (AnalysisRecord, DatasetRecord, child_rows, dataset_row, insert_children, to_json, now_iso,
-                      public_analysis, public_dataset)
+from ._bulk import VECTORS_GENERATION, add_many, bump_vectors_generation
+from .records import AnalysisRecord, DatasetRecord, dataset_row, now_iso, public_analysis, public_dataset, to_json
 
-_MAX_LIMIT = 10_000
 
 class Catalog:
     """A searchable catalog of datasets and analyses.
@@ -122,9 +119,9 @@ class Catalog:
     def _add_batch(self, records: list[DatasetRecord]) -> list[tuple[int, str]]:
         rows = [dataset_row(r) for r in records]   # validates every record before writing any
         with self._write() as conn:
-            out, vectors_changed = _add_many(conn, records, rows)
+            out, vectors_changed = add_many(conn, records, rows)
             if vectors_changed:
-                _bump_vectors_generation(conn)
+                bump_vectors_generation(conn)
         return out
 
     def vectors_generation(self) -> int:
@@ -134,7 +131,7 @@ class Catalog:
         """
         st = S.catalog_state
         with self._read() as conn:
-            return int(conn.execute(sa.select(st.c.value).where(st.c.key == _VECTORS_GENERATION)).scalar() or 0)
+            return int(conn.execute(sa.select(st.c.value).where(st.c.key == VECTORS_GENERATION)).scalar() or 0)
 
     @property
     def dialect(self) -> str:
@@ -186,7 +183,7 @@ class Catalog:
             # explicit child deletes: PostgreSQL honours ON DELETE CASCADE, but an old SQLite
             # file opened without foreign_keys would not
             if conn.execute(S.vectors.delete().where(S.vectors.c.dataset_id == dataset_id)).rowcount:
-                _bump_vectors_generation(conn)
+                bump_vectors_generation(conn)
             for table in (S.terms, S.descriptors, S.thumbnails, S.dataset_paths):
                 conn.execute(table.delete().where(table.c.dataset_id == dataset_id))
             if conn.execute(S.datasets.delete().where(S.datasets.c.id == dataset_id)).rowcount == 0:
@@ -259,48 +256,12 @@ class Catalog:
         and every hit carries ``"ranked_over": 50000``; every hit still matches the query, and a
         query whose filters leave less than a page in that window is ranked in full (see
         :func:`._sqlite_fts.ranked_page`). Without that key, every match was ranked.
+        On SQLite, a query with a narrowing filter (an element, a tag, a descriptor range, a
+        number range: one whose ids an index holds) is answered filter-first (:mod:`._plan`):
+        the same hits as the plain statement, the same window rule. Body in :mod:`._search`.
         """
-        from . import query as _query
-        from ._filters import where_clause
-        q = _query.parse(query) if isinstance(query, str) else query
-        limit, offset = _bounded(limit, "limit", 1, _MAX_LIMIT), _bounded(offset, "offset", 0, None)
-        d = S.datasets
-        cols = [d.c.id, d.c.path, d.c.name, d.c.signal, d.c.kind, d.c.shape, d.c.title, d.c.pixel_size_nm,
-                d.c.beam_energy_kv, d.c.content_level]
-        expression = None
-        if q.terms or q.text:
-            expression = self._fts.match_expression(q.terms if q.terms else q.text)
-        clauses = [where_clause(f) for f in q.filters]
-        window = None
-        with self._read() as conn:
-            if expression is not None and hasattr(self._fts, "ranked_page"):
-                # SQLite: rank and cut to the page inside the FTS5 query, then read only the page's rows
-                page = self._fts.ranked_page(conn, expression, clauses, limit=limit, offset=offset,
-                                             window=self._fts.RANK_WINDOW)
-                by_id = {r["id"]: r for r in conn.execute(sa.select(*cols).where(
-                    d.c.id.in_([i for i, _, _ in page]))).mappings()} if page else {}
-                rows = [dict(by_id[i], rank=rank, snippet=snippet) for i, rank, snippet in page if i in by_id]
-                window = self._fts.last_window()
-            else:
-                if expression is not None:
-                    fts = self._fts.ranked_matches(expression)
-                    stmt = (sa.select(*cols, fts.c.rank, fts.c.snippet).join(fts, fts.c.id == d.c.id)
-                            .order_by(fts.c.rank, d.c.id))
-                else:
-                    stmt = (sa.select(*cols, sa.literal(0.0).label("rank"), sa.literal("").label("snippet"))
-                            .order_by(d.c.id))
-                if clauses:
-                    stmt = stmt.where(*clauses)
-                rows = conn.execute(stmt.limit(limit).offset(offset)).mappings().all()
-        hits = [{"id": r["id"], "path": r["path"], "name": r["name"], "signal": r["signal"], "kind": r["kind"],
-                 "shape": json.loads(r["shape"] or "[]"), "title": r["title"],
-                 "pixel_size_nm": r["pixel_size_nm"], "beam_energy_kv": r["beam_energy_kv"],
-                 "score": -float(r["rank"] or 0.0) + 0.0, "snippet": r["snippet"] or "",
-                 "content_level": r["content_level"]} for r in rows]
-        if window is not None:
-            for hit in hits:
-                hit["ranked_over"] = window
-        return hits
+        from ._search import search
+        return search(self, query, limit=limit, offset=offset)
 
     def similar(self, target, *, k: int = 10, kind: str | None = None, exact: bool | None = None,
                 progress=None) -> list[dict]:
@@ -327,152 +288,6 @@ class Catalog:
             return {"datasets": count(d), "by_signal": by(d.c.signal), "by_kind": by(d.c.kind),
                     "analyses": count(S.analyses), "failures": count(S.failures),
                     "schema_version": migrations.current_version(conn), "url": self.url}
-
-
-# -- rows ---------------------------------------------------------------------------------------
-_VECTORS_GENERATION = "vectors_generation"
-
-
-def _bump_vectors_generation(conn: sa.Connection) -> None:
-    # one UPDATE of one row: concurrent writers serialise on its lock, none loses an increment
-    st = S.catalog_state
-    conn.execute(st.update().where(st.c.key == _VECTORS_GENERATION).values(value=st.c.value + 1))
-
-
-# SQLite's default cap on bound parameters is 32766 (3.32+); 900 values per IN list stays far below
-_IN_CHUNK = 900
-
-
-def _chunks(values: list, size: int = _IN_CHUNK):
-    for i in range(0, len(values), size):
-        yield values[i:i + size]
-
-
-def _insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
-    """One executemany of ``rows`` (dicts with the same keys, every value ready for the driver).
-
-    On SQLite the statement goes straight to the driver: SQLAlchemy's per-row parameter
-    processing cost as much as the insert itself (~40 us a row for the 37 columns of
-    ``datasets``). PostgreSQL keeps SQLAlchemy's batched multi-row VALUES.
-    """
-    if not rows:
-        return
-    if conn.dialect.name != "sqlite":
-        conn.execute(table.insert(), rows)
-        return
-    cols = list(rows[0])
-    sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) "   # names from the schema, never from input
-           f"VALUES ({', '.join('?' * len(cols))})")
-    conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
-
-
-def _add_many(conn: sa.Connection, records: list[DatasetRecord], rows: list[dict]) -> tuple[list, bool]:
-    """Store a batch inside ``conn``'s transaction with a few set-wise statements; (id, status) per record.
-
-    The common case, a record whose content hash and (path, signal index) are new both to the
-    database and to the batch so far, is queued and inserted with one executemany per table.
-    Any other record (a hash or place seen before: unchanged, moved, copy, updated) goes through
-    :func:`_add_one` after the queue is flushed, so each record sees exactly the state that
-    inserting one by one would give it. Returns the statuses and whether any vector changed.
-    """
-    d = S.datasets
-    paths = sorted({r.path for r in records})
-    hashes = sorted({r.content_hash for r in records})
-    for part in _chunks(paths):
-        conn.execute(S.failures.delete().where(S.failures.c.path.in_(part)))
-    # what the database already holds of this batch: one indexed lookup per IN chunk
-    known_hashes, known_places = set(), set()
-    for part in _chunks(hashes):
-        known_hashes |= set(conn.execute(sa.select(d.c.content_hash).where(d.c.content_hash.in_(part))).scalars())
-    for part in _chunks(paths):
-        known_places |= {(p, i) for p, i in conn.execute(sa.select(d.c.path, d.c.signal_index)
-                                                          .where(d.c.path.in_(part)))}
-    out: list = [None] * len(records)
-    pending: list[int] = []   # positions of queued new records
-    changed = False
-
-    def flush():
-        nonlocal changed
-        if not pending:
-            return
-        _insert_rows(conn, d, [rows[j] for j in pending])
-        # ids back by content hash (unique): the same on SQLite and PostgreSQL, one indexed query per chunk
-        ids = {}
-        for part in _chunks([records[j].content_hash for j in pending]):
-            ids.update(conn.execute(sa.select(d.c.content_hash, d.c.id).where(d.c.content_hash.in_(part))).all())
-        seen = rows[pending[0]]["added"]
-        children = {S.dataset_paths: [], S.terms: [], S.descriptors: [], S.vectors: [], S.thumbnails: []}
-        for j in pending:
-            dataset_id = ids[records[j].content_hash]
-            out[j] = (dataset_id, "added")
-            children[S.dataset_paths].append({"dataset_id": dataset_id, "path": records[j].path, "seen": seen})
-            for table, child in child_rows(dataset_id, records[j]).items():
-                children[table] += child
-            changed |= records[j].vector is not None
-        for table, child in children.items():
-            _insert_rows(conn, table, child)
-        pending.clear()
-
-    for j, (record, row) in enumerate(zip(records, rows)):
-        place = (record.path, int(record.signal_index))
-        if record.content_hash in known_hashes or place in known_places:
-            flush()
-            dataset_id, status, vec_changed = _add_one(conn, record, row)
-            out[j] = (dataset_id, status)
-            changed |= vec_changed
-        else:
-            pending.append(j)
-        # every later record that shares this hash or place takes the careful path
-        known_hashes.add(record.content_hash)
-        known_places.add(place)
-    flush()
-    return out, changed
-
-
-def _add_one(conn: sa.Connection, record: DatasetRecord, row: dict) -> tuple[int, str, bool]:
-    """The identity rules of :meth:`Catalog.add_dataset` inside ``conn``'s transaction.
-
-    Returns (id, status, whether any row of ``vectors`` changed).
-    """
-    d = S.datasets
-    conn.execute(S.failures.delete().where(S.failures.c.path == record.path))
-    old = conn.execute(sa.select(d.c.id, d.c.path, d.c.content_level)
-                       .where(d.c.content_hash == record.content_hash)).first()
-    replace = None
-    if old is not None:
-        if old.path == record.path:
-            if not (old.content_level == "metadata" and record.content_level == "content"):
-                return old.id, "unchanged", False
-            replace = old.id   # a full ingest of a file first catalogued from its headers only
-        else:
-            known = conn.execute(sa.select(S.dataset_paths.c.id).where(
-                S.dataset_paths.c.dataset_id == old.id, S.dataset_paths.c.path == record.path)).first()
-            if Path(old.path).exists() or known is not None:
-                # a copy beside a file that is still there (or a copy seen before): one dataset, several
-                # places; the current path stays, the copy joins the path history once
-                if known is None:
-                    conn.execute(S.dataset_paths.insert().values(dataset_id=old.id, path=record.path, seen=now_iso()))
-                return old.id, "unchanged", False
-            conn.execute(d.update().where(d.c.id == old.id).values(path=record.path, modified=row["modified"],
-                                                                    updated=row["updated"]))
-            conn.execute(S.dataset_paths.insert().values(dataset_id=old.id, path=record.path, seen=now_iso()))
-            return old.id, "moved", False
-    if replace is None:
-        replace = conn.execute(sa.select(d.c.id).where(
-            d.c.path == record.path, d.c.signal_index == record.signal_index)).scalar()
-    changed = record.vector is not None
-    if replace is not None:
-        row = {k: v for k, v in row.items() if k != "added"}
-        conn.execute(d.update().where(d.c.id == replace).values(**row))
-        changed |= bool(conn.execute(S.vectors.delete().where(S.vectors.c.dataset_id == replace)).rowcount)
-        for table in (S.terms, S.descriptors, S.thumbnails):
-            conn.execute(table.delete().where(table.c.dataset_id == replace))
-        dataset_id, status = replace, "updated"
-    else:
-        dataset_id, status = conn.execute(d.insert().values(**row)).inserted_primary_key[0], "added"
-        conn.execute(S.dataset_paths.insert().values(dataset_id=dataset_id, path=record.path, seen=now_iso()))
-    insert_children(conn, dataset_id, record)
-    return dataset_id, status, changed
 
 
 def _as_id(value) -> int:

@@ -153,6 +153,9 @@ def search(
     out.print(_hits_table(f"{len(hits)} hit(s) for {query!r}" if query else f"{len(hits)} dataset(s)", hits,
                           ("id", "signal", "kind", "shape", "name", "path")
                           + (("score", "snippet") if parsed.terms else ())))
+    window = hits[0].get("ranked_over")
+    if window:   # very common words: BM25 ranked only the newest matches (each hit carries it in --json)
+        out.print(Text(f"ranked among the newest {window:,} of the matches", style="dim"), soft_wrap=True)
 
 
 @catalog_app.command("fields")

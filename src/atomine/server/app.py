@@ -53,6 +53,8 @@ class SearchResult(BaseModel):
     limit: int
     offset: int
     hits: list[SearchHit]
+    ranked_over: Optional[int] = Field(None, description="when set, very common words were ranked among only the "
+                                       "newest this many matches (every hit still matches); null: all ranked")
 
 
 class SimilarHit(BaseModel):
@@ -114,6 +116,11 @@ def plain(value: Any) -> Any:
 
 def _thumb_url(dataset_id: int) -> str:
     return f"/api/datasets/{dataset_id}/thumbnail.png"
+
+
+def _report_links(analysis_id: int, folder: str) -> list[dict]:
+    """Name and URL of each report file (html, png, json, csv) directly inside an analysis folder."""
+    return [{"name": n, "url": f"/api/analyses/{analysis_id}/files/{quote(n)}"} for n in _files.report_files(folder)]
 
 
 def _with_thumbnails(cat, hits: list[dict]) -> list[dict]:
@@ -201,7 +208,9 @@ def create_app(catalog=None, *, token: Optional[str] = None, max_request_bytes: 
                limit: int = Query(20, ge=1, le=MAX_LIMIT, description="most hits returned"),
                offset: int = Query(0, ge=0, description="hits skipped (paging)")):
         hits = cat.search(q, limit=limit, offset=offset)
-        return _json({"query": q, "limit": limit, "offset": offset, "hits": _with_thumbnails(cat, hits)})
+        window = hits[0].get("ranked_over") if hits else None
+        return _json({"query": q, "limit": limit, "offset": offset, "hits": _with_thumbnails(cat, hits),
+                      "ranked_over": window})
 
     @app.get("/api/datasets/{dataset_id}", summary="One dataset with its metadata, descriptors and analyses",
              responses=_ERRORS)
@@ -213,8 +222,7 @@ def create_app(catalog=None, *, token: Optional[str] = None, max_request_bytes: 
         out["thumbnail"] = _thumb_url(dataset_id) if out.get("has_thumbnail") else None
         out["similar"] = f"/api/similar/{dataset_id}"
         for a in out.get("analyses", []):
-            a["reports"] = [{"name": n, "url": f"/api/analyses/{a['id']}/files/{quote(n)}"}
-                            for n in _files.report_files(a["path"])]
+            a["reports"] = _report_links(a["id"], a["path"])
         return _json(out)
 
     @app.get("/api/datasets/{dataset_id}/thumbnail.png", summary="PNG thumbnail of a dataset",
@@ -243,8 +251,7 @@ def create_app(catalog=None, *, token: Optional[str] = None, max_request_bytes: 
             out = cat.analysis(analysis_id)
         except InputError as exc:
             raise _not_found(exc) from None
-        out["reports"] = [{"name": n, "url": f"/api/analyses/{analysis_id}/files/{quote(n)}"}
-                          for n in _files.report_files(out["path"])]
+        out["reports"] = _report_links(analysis_id, out["path"])
         return _json(out)
 
     @app.get("/api/analyses/{analysis_id}/files/{name}", summary="A file directly inside an analysis folder",

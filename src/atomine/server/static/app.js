@@ -95,6 +95,7 @@ async function runSearch(state, append) {
     if (!append) {
       clear(results);
       $("result-count").textContent = "";
+      rankedNote(null);
     }
     showError(e.message);
     return;
@@ -114,6 +115,21 @@ async function runSearch(state, append) {
   const n = current.shown;
   $("result-count").textContent = n === 0 ? "No datasets match."
     : (more ? n + "+ datasets" : plural(n, "dataset"));
+  rankedNote(body.ranked_over);
+}
+
+// Very common words: the server ranked only the newest N matches; say so under the count.
+function rankedNote(window) {
+  let note = $("ranked-note");
+  if (!note) {
+    note = document.createElement("div");
+    note.id = "ranked-note";
+    note.className = "count";
+    $("result-count").after(note);
+  }
+  note.textContent = window ? "ranked among the newest " + Number(window).toLocaleString("en-US")
+    + " of the matches" : "";
+  note.hidden = !window;
 }
 
 // ---------------------------------------------------------------- routing
