@@ -81,6 +81,25 @@ def test_search_vector_is_indexed_and_follows_updates(cat, catalog_url):
     assert cat.search("perovskite") == [] and cat.search("graphene")[0]["id"] == i
 
 
+def test_bulk_add_leaves_statistics_the_planner_can_use(cat, catalog_url):
+    # right after a bulk load PostgreSQL had no statistics and a long GIN pending list, and seq-scanned
+    # every row for a one-match word; add_datasets now refreshes both, so the index is chosen unforced
+    from atomine.catalog import store
+    words = [f"serial{i:05d}" for i in range(store._REFRESH_AFTER)]
+    cat.add_datasets([rec(i, original_text=f"camera.serial: {w}\n" + "stage.tilt: 0.5\n" * 40)
+                      for i, w in enumerate(words)], batch=store._REFRESH_AFTER)
+    engine = sa.create_engine(_engine.resolve_url(catalog_url))
+    with engine.connect() as conn:
+        analysed = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE relname = 'datasets'").scalar()
+        fts = _pg_fts.ranked_matches(_pg_fts.match_expression(words[7]))
+        sql = sa.select(fts.c.id).compile(conn, compile_kwargs={"literal_binds": True})
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+    engine.dispose()
+    assert analysed == store._REFRESH_AFTER
+    assert _pg_fts.INDEX in plan and "Seq Scan" not in plan, plan
+    assert [h["id"] for h in cat.search(words[7])] == [8]
+
+
 def test_plain_url_gets_psycopg3_and_password_is_hidden(catalog_url):
     assert catalog_url.startswith("postgresql://")
     with Catalog(catalog_url) as c:

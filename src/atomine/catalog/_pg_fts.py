@@ -47,6 +47,12 @@ def install(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {INDEX} ON datasets USING GIN ({COLUMN})")
 
 
+def refresh_after_bulk(conn: sa.Connection) -> None:
+    """Merge the GIN index's pending list and refresh the planner statistics of the searched tables."""
+    conn.exec_driver_sql(f"SELECT gin_clean_pending_list('{INDEX}'::regclass)")
+    conn.exec_driver_sql("ANALYZE datasets, terms, descriptors, vectors")
+
+
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 
 
@@ -98,4 +104,4 @@ def ranked_matches(expression: list[tuple[str, str]]) -> sa.Subquery:
     return stmt.subquery("fts")
 
 
-__all__ = ["install", "match_expression", "ranked_matches", "WEIGHTED_COLUMNS", "RANK_WEIGHTS"]
+__all__ = ["install", "refresh_after_bulk", "match_expression", "ranked_matches", "WEIGHTED_COLUMNS", "RANK_WEIGHTS"]

@@ -23,6 +23,9 @@ from ._bulk import VECTORS_GENERATION, add_many, bump_vectors_generation
 from .records import AnalysisRecord, DatasetRecord, dataset_row, now_iso, public_analysis, public_dataset, to_json
 
 
+_REFRESH_AFTER = 1000   # rows a bulk add must write before PostgreSQL statistics are refreshed
+
+
 class Catalog:
     """A searchable catalog of datasets and analyses.
 
@@ -114,6 +117,12 @@ class Catalog:
                 chunk = []
         if chunk:
             out += self._add_batch(chunk)
+        if self.dialect == "postgresql" and sum(status != "unchanged" for _, status in out) >= _REFRESH_AFTER:
+            # a fresh bulk load leaves PostgreSQL without table statistics and the GIN index with a
+            # long pending list: the planner then seq-scans (24 ms instead of 0.04 ms for a rare word
+            # at 10^4 rows) until autovacuum comes by; refresh both now
+            with self._write() as conn:
+                self._fts.refresh_after_bulk(conn)
         return out
 
     def _add_batch(self, records: list[DatasetRecord]) -> list[tuple[int, str]]:
