@@ -2,7 +2,7 @@
 
 The same synthetic records and query classes as ``bench_catalog`` (SQLite), inserted through a
 ``postgresql://`` URL into a throw-away server started on loopback in a temporary data folder
-(the catalog tests' ``tests/catalog/_pg_server.py``, so this benchmark runs from a checkout; it
+(the catalog tests' ``tests/pg_server.py``, so this benchmark runs from a checkout; it
 needs Debian's ``postgresql`` package, which ``tools/system-deps.sh`` installs). The server runs
 with ``fsync=off`` like the tests' server: insert rates are an upper bound for a lab server that
 syncs to disk. Set ``ATOMINE_BENCH_POSTGRES_URL`` to measure an existing server instead (a database
@@ -25,7 +25,7 @@ from atomine.catalog import _similar
 from atomine.catalog.store import Catalog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "catalog"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import bench_catalog as sq  # noqa: E402  the records, queries and timers of the SQLite benchmark
 
 SIZES = (10_000, 100_000)
@@ -84,11 +84,11 @@ def run() -> str:
     sizes = [n for n in SIZES if n <= cap] or [min(cap, SIZES[0])]
     base, server = os.environ.get("ATOMINE_BENCH_POSTGRES_URL"), None
     if not base:
-        import _pg_server
+        import pg_server
         try:
-            server = _pg_server.PostgresServer()
+            server = pg_server.PostgresServer()
             base = server.start()
-        except _pg_server.ServerUnavailable as exc:
+        except pg_server.ServerUnavailable as exc:
             return f"Skipped: {exc}"
     t_all = time.perf_counter()
     try:

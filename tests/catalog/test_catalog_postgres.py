@@ -149,8 +149,8 @@ def test_concurrent_first_opens_migrate_once(catalog_url):
 
 
 def test_missing_server_binaries_give_a_reason(monkeypatch, tmp_path):
-    import _pg_server
-    monkeypatch.setattr(_pg_server.shutil, "which", lambda name: None)
-    monkeypatch.setattr(_pg_server, "_SEARCH", (str(tmp_path / "*" / "bin"), str(tmp_path / "none")))
-    with pytest.raises(_pg_server.ServerUnavailable, match="no PostgreSQL server binaries"):
-        _pg_server.PostgresServer()
+    import pg_server
+    monkeypatch.setattr(pg_server.shutil, "which", lambda name: None)
+    monkeypatch.setattr(pg_server, "_SEARCH", (str(tmp_path / "*" / "bin"), str(tmp_path / "none")))
+    with pytest.raises(pg_server.ServerUnavailable, match="no PostgreSQL server binaries"):
+        pg_server.PostgresServer()

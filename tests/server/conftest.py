@@ -1,7 +1,9 @@
 """A real catalog for the server tests: simulated files written with atomine.io, ingested, plus a result folder.
 
-Built once per test module (module scope); each module gets its own folder, so a module that
-deletes or adds datasets cannot change another's ground truth.
+Built once per test module (module scope) and per backend: a SQLite file and a database on the
+throw-away PostgreSQL server (``postgres_url_base``; those runs skip with the reason when there is
+none). Each module gets its own folder and database, so a module that deletes or adds datasets
+cannot change another's ground truth.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ with warnings.catch_warnings():  # starlette's note about its httpx transport, o
 class Filled:
     """The catalog file, its data folder and the ground truth of what went in."""
 
-    catalog: Path
+    catalog: Path | str  # a SQLite file, or a postgresql:// URL
+    backend: str
     data: Path           # the ingested data folder (an allowed ingest root)
     outside: Path        # a folder beside it with a secret file (never to be served or ingested)
     spare: Path          # a readable data file inside `data/spare/`, not yet ingested
@@ -48,8 +51,8 @@ def _saved(root: Path, sims: dict) -> dict[str, object]:
     return files
 
 
-@pytest.fixture(scope="module")
-def filled(tmp_path_factory) -> Filled:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def filled(tmp_path_factory, request) -> Filled:
     import atomine.io as aio
     import atomine.simulate as sim
     from atomine.catalog import Catalog, ingest
@@ -71,13 +74,21 @@ def filled(tmp_path_factory) -> Filled:
     # a symlink inside the analysis folder pointing out of it: must never be listed or served
     (analysis / "escape.json").symlink_to(outside / "secret.json")
     (data / "spare" / "link_out.nc").symlink_to(outside / "outside.nc")
-    cat_path = base / "catalog.sqlite"
+    pg_base, pg_name = None, None
+    if request.param == "postgresql":
+        import pg_server
+        pg_base = request.getfixturevalue("postgres_url_base")
+        pg_name, cat_path = pg_server.create_database(pg_base)
+    else:
+        cat_path = base / "catalog.sqlite"
     with Catalog(cat_path) as cat:
         report = ingest(cat, [data / n for n in ("sto.nc", "mos2.nc", "mos2_rot.nc", "small.nc", "eels.hspy")])
         assert report.added == 5 and not report.failed, report
         ids = {Path(h["path"]).name: h["id"] for h in cat.search("", limit=100)}
         analysis_id = cat.add_analysis(analysis_from_folder(analysis))
-    return Filled(cat_path, data, outside, spare, analysis, ids, analysis_id)
+    yield Filled(cat_path, request.param, data, outside, spare, analysis, ids, analysis_id)
+    if pg_name is not None:
+        pg_server.drop_databases(pg_base, [pg_name])
 
 
 @pytest.fixture(scope="module")

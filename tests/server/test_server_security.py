@@ -3,9 +3,8 @@ SQL injection through the search syntax, oversized requests, security headers.""
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from atomine.server import create_app
@@ -194,13 +193,15 @@ def test_sql_injection_through_search(client, filled, q):
 def test_tables_intact_after_injections(client, filled):
     for q in INJECTIONS:
         client.get("/api/search", params={"q": q})
-    con = sqlite3.connect(filled.catalog)
+    from atomine.catalog import _engine
+    engine = sa.create_engine(_engine.resolve_url(filled.catalog))
     try:
-        assert con.execute("SELECT count(*) FROM datasets").fetchone()[0] >= len(filled.ids)
-        names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert {"datasets", "descriptors", "vectors", "thumbnails", "analyses"} <= names
+        with engine.connect() as con:
+            assert con.exec_driver_sql("SELECT count(*) FROM datasets").scalar() >= len(filled.ids)
+        tables = set(sa.inspect(engine).get_table_names())
+        assert {"datasets", "descriptors", "vectors", "thumbnails", "analyses"} <= tables
     finally:
-        con.close()
+        engine.dispose()
     assert client.get("/api/stats").json()["by_signal"] == {"EELS": 1, "HAADF": 4}
 
 

@@ -1,7 +1,8 @@
-"""A throw-away PostgreSQL server for the catalog tests: temporary data folder, loopback only, trust auth.
+"""A throw-away PostgreSQL server for the catalog and server tests: temporary data folder, loopback only, trust auth.
 
-Used by ``tests/catalog/conftest.py``; each pytest process (each xdist worker) starts its own,
-on its own free port and its own socket folder, so workers never share a server.
+Used by the ``postgres_url_base`` fixture of ``tests/conftest.py``; each pytest process (each
+xdist worker) starts its own, on its own free port and its own socket folder, so workers never
+share a server. ``create_database`` / ``drop_databases`` give each test its own database on it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 _SEARCH = ("/usr/lib/postgresql/*/bin", "/usr/local/pgsql/bin", "/usr/local/bin")
@@ -110,3 +112,28 @@ class PostgresServer:
                 pass
         shutil.rmtree(self.root, ignore_errors=True)
         self.root = None
+
+
+def libpq_url(url: str) -> str:
+    """The URL as psycopg reads it (no SQLAlchemy driver suffix)."""
+    import sqlalchemy as sa
+    return sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def create_database(base: str, prefix: str = "atomine_test") -> tuple[str, str]:
+    """A new empty database on the server of ``base``: (its name, its plain ``postgresql://`` URL)."""
+    import psycopg
+    import sqlalchemy as sa
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(libpq_url(base), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    # plain postgresql:// (no driver): the store must pick psycopg 3 itself
+    return name, sa.engine.make_url(libpq_url(base)).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_databases(base: str, names) -> None:
+    import psycopg
+    with psycopg.connect(libpq_url(base), autocommit=True) as conn:
+        for name in names:
+            # FORCE: a test that failed may have left a Catalog (and its pool) open
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
