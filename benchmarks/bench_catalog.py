@@ -154,6 +154,19 @@ def build_catalog(cat: Catalog, n: int, world: _World | None = None) -> dict:
     return out
 
 
+def query_classes(picks) -> dict[str, list[str]]:
+    """The timed query classes, 40 queries each; ``picks``: 40 record numbers whose serials are searched."""
+    return {
+        "rare word (1 match)": [serial(int(i)) for i in picks],
+        "medium word (~1 %)": [MEDIUM_WORD, f"{MEDIUM_WORD} holder"] * 20,
+        "common word (~20 %)": [COMMON_WORD] * 40,
+        "text + 4 filters": [f"{w} signal:HAADF element:Mn beam_energy>=200 lattice_a:0.38..0.40" for w in
+                             np.resize(["film", "LaMnO3", "lamella", COMMON_WORD], 40)],
+        "filters only": [f"signal:HAADF element:{e} beam_energy>=200 lattice_a:0.38..0.40" for e in
+                         np.resize(["Mn", "Fe", "Ti", "Sr", "O"], 40)],
+    }
+
+
 def _one_size(world: _World, n: int, folder: Path) -> dict:
     path = folder / f"cat{n}.sqlite"
     out: dict = {"n": n}
@@ -162,15 +175,7 @@ def _one_size(world: _World, n: int, folder: Path) -> dict:
         out.update(build_catalog(cat, n, world))
         out["db_mb"] = sum(p.stat().st_size for p in folder.glob(f"cat{n}.sqlite*") if p.is_file()) / 2**20
         picks = rng.choice(n, 40, replace=False)
-        queries = {
-            "rare word (1 match)": [serial(int(i)) for i in picks],
-            "medium word (~1 %)": [MEDIUM_WORD, f"{MEDIUM_WORD} holder"] * 20,
-            "common word (~20 %)": [COMMON_WORD] * 40,
-            "text + 4 filters": [f"{w} signal:HAADF element:Mn beam_energy>=200 lattice_a:0.38..0.40" for w in
-                                 np.resize(["film", "LaMnO3", "lamella", COMMON_WORD], 40)],
-            "filters only": [f"signal:HAADF element:{e} beam_energy>=200 lattice_a:0.38..0.40" for e in
-                             np.resize(["Mn", "Fe", "Ti", "Sr", "O"], 40)],
-        }
+        queries = query_classes(picks)
         cat.search(serial(0))   # warm the connection and page cache the same way for every class
         out["search"] = {k: _timed(lambda q: cat.search(q.strip(), limit=20), v) for k, v in queries.items()}
         out["search_matches"] = {k: len(cat.search(v[0].strip(), limit=10_000)) for k, v in queries.items()}

@@ -55,15 +55,7 @@ def _one_size(world, n: int, base: str) -> dict:
             with _admin(_database_url(base, name)) as conn:
                 out["db_mb"] = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0] / 2**20
             picks = rng.choice(n, 40, replace=False)
-            queries = {
-                "rare word (1 match)": [sq.serial(int(i)) for i in picks],
-                "medium word (~1 %)": [sq.MEDIUM_WORD, f"{sq.MEDIUM_WORD} holder"] * 20,
-                "common word (~20 %)": [sq.COMMON_WORD] * 40,
-                "text + 4 filters": [f"{w} signal:HAADF element:Mn beam_energy>=200 lattice_a:0.38..0.40" for w in
-                                     np.resize(["film", "LaMnO3", "lamella", sq.COMMON_WORD], 40)],
-                "filters only": [f"signal:HAADF element:{e} beam_energy>=200 lattice_a:0.38..0.40" for e in
-                                 np.resize(["Mn", "Fe", "Ti", "Sr", "O"], 40)],
-            }
+            queries = sq.query_classes(picks)
             cat.search(sq.serial(0))   # warm the pool and the server's cache alike for every class
             out["search"] = {k: sq._timed(lambda q: cat.search(q.strip(), limit=20), v) for k, v in queries.items()}
             out["search_matches"] = {k: len(cat.search(v[0].strip(), limit=10_000)) for k, v in queries.items()}
