@@ -34,6 +34,17 @@ def raw_engine(url):
     return sa.create_engine(_engine.resolve_url(url))
 
 
+def _assert_same_entries(one, many, ids):
+    """Both catalogs hold the same entries under ``ids``, except for the times they were written."""
+    for i in ids:
+        a, b = one.get(i), many.get(i)
+        for d in (a, b):
+            d.pop("added"), d.pop("updated")
+            for p in d["paths"]:
+                p.pop("seen")
+        assert a == b
+
+
 def test_add_get_remove_and_identity(cat):
     r = rec(1, title="LaMnO3 film", elements=["La", "Mn", "O"], tags=["oxide"], thumbnail_png=b"\x89PNGfake",
             descriptors={"lattice_a_nm": 0.39, "bad": float("nan")}, metadata={"beam": {"energy": 300}},
@@ -252,13 +263,7 @@ def test_add_datasets_in_batches_matches_one_by_one(new_catalog_url):
         again = [records[1], rec(0, path="/moved/f0.dm4", title="item 0"), rec(50, path="/data/f2.dm4")]
         assert many.add_datasets(again) == [(2, "unchanged"), (1, "moved"), (3, "updated")]
         assert [one.add_dataset(r) for r in again] == [(2, "unchanged"), (1, "moved"), (3, "updated")]
-        for i in range(1, 8):
-            a, b = one.get(i), many.get(i)
-            for d in (a, b):
-                d.pop("added"), d.pop("updated")
-                for p in d["paths"]:
-                    p.pop("seen")
-            assert a == b
+        _assert_same_entries(one, many, range(1, 8))
         assert [h["id"] for h in many.search("item element:Mn lattice_a>0.32", limit=50)] == [4, 5, 6, 7]
         assert many.add_datasets([]) == []
         with pytest.raises(InputError, match="batch"):
@@ -395,13 +400,7 @@ def test_one_batch_mixing_new_repeated_moved_and_replaced_records(new_catalog_ur
             (1, "added"), (2, "added"), (1, "unchanged"), (2, "moved"), (1, "updated"), (3, "added"), (4, "added")]
         assert one.failures() == many.failures() == []
         assert many.vectors_generation() == one.vectors_generation() == 1
-        for i in range(1, 5):
-            a, b = one.get(i), many.get(i)
-            for d in (a, b):
-                d.pop("added"), d.pop("updated")
-                for p in d["paths"]:
-                    p.pop("seen")
-            assert a == b
+        _assert_same_entries(one, many, range(1, 5))
         assert many.get(2)["paths"][-1]["path"] == "/elsewhere/f2.dm4"
         assert [h["id"] for h in many.search("element:fe")] == [1]
 
