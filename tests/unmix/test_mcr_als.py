@@ -56,11 +56,28 @@ def test_eels_mixed_meets_issue_targets(eels_mixed, eels_fit):
     m = eels_fit
     order, ang = _match(m.components_, E)
     assert ang.max() <= 3.0
-    assert _rmse(m.abundances_[:, order], A) <= 0.05
+    # 0.032 from the purest 1 % averaged; 0.062 (abundance slope 0.87) from N-FINDR's single noise-extreme pixels
+    assert _rmse(m.abundances_[:, order], A) <= 0.04
     assert m.components_.min() >= 0.0  # counts spectra: no negative spectra
     assert m.abundances_.min() >= 0.0
     np.testing.assert_allclose(m.abundances_.sum(axis=1), 1.0, atol=1e-12)
-    assert m.converged_ and m.n_iter_ < 200
+    assert m.converged_ and m.n_iter_ < m.max_iter
+
+
+def test_averaged_start_removes_the_noise_excess_of_the_extracted_pixels(eels_mixed):
+    # N-FINDR's vertices are the most extreme noisy pixels; ALS keeps a simplex that holds every pixel, so
+    # the excess stays and every abundance is compressed toward the centre; the averaged start does not
+    # (what remains, slope ~0.93, is ALS's own growth: noise carries pixels outside any simplex, and C >= 0
+    # pushes the vertices out to them)
+    X, E, A, _ = eels_mixed
+    slope, rmse = {}, {}
+    for avg in (0.0, 0.01):
+        m = MCRALS(3, init_average=avg, random_state=0).fit(X)
+        order, _ = _match(m.components_, E)
+        slope[avg] = np.polyfit(A.ravel(), m.abundances_[:, order].ravel(), 1)[0]
+        rmse[avg] = _rmse(m.abundances_[:, order], A)
+    assert slope[0.0] < 0.9 and slope[0.01] > slope[0.0] + 0.04, slope
+    assert rmse[0.01] < 0.6 * rmse[0.0], rmse
 
 
 def test_lack_of_fit_is_at_the_poisson_noise_floor_and_never_rises(eels_mixed, eels_fit):
@@ -210,7 +227,7 @@ def test_progress_is_called_once_per_iteration():
     X, S, _ = _small()
     calls = []
     m = MCRALS(3, init=S, progress=lambda done, total: calls.append((done, total))).fit(X)
-    assert calls == [(i + 1, 200) for i in range(m.n_iter_)]
+    assert calls == [(i + 1, m.max_iter) for i in range(m.n_iter_)]
 
 
 def test_n_components_from_init_rows_and_vca_init():
@@ -235,6 +252,8 @@ def test_n_components_from_init_rows_and_vca_init():
     (lambda S: MCRALS(3, references=np.ones((4, 60))), "X"),
     (lambda S: MCRALS(3, references=-np.ones((1, 60))), "X"),
     (lambda S: MCRALS(3, max_iter=-1), "X"),
+    (lambda S: MCRALS(3, init_average=1.0), "X"),
+    (lambda S: MCRALS(3, init_average=float("nan")), "X"),
     (lambda S: MCRALS(3, constraints=(FixedSpectra([5], np.ones(60)),)), "X"),
 ])
 def test_bad_input_is_one_line_input_error(make, fit_on):

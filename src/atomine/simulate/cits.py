@@ -71,14 +71,24 @@ def _grid(abundances, pixel_size_nm):
     return _number(pixel_size_nm, "pixel_size_nm", positive=True, allow_zero=False), (0.0, 0.0), None
 
 
+_FLICKER_SPAN = 4  # 1/f noise is synthesised over this many sweep lengths and cropped to one
+
+
 def _flicker(rng, shape, rms: float) -> np.ndarray:
-    """1/f (pink) noise along the last axis with the given rms (A)."""
+    """1/f (pink) noise along the last axis with the given rms (A).
+
+    Synthesised by FFT over ``_FLICKER_SPAN`` sweep lengths and cropped to the first sweep:
+    noise built over exactly one sweep would be periodic across it (its end joined smoothly
+    to its start), which real 1/f current noise is not. The crop keeps the 1/f spectrum and
+    adds the sub-sweep frequencies, i.e. a random slow offset and slope per curve.
+    """
     n = shape[-1]
-    white = rng.standard_normal(shape)
-    f = np.arange(n // 2 + 1, dtype=np.float64)
+    n_long = _FLICKER_SPAN * n
+    white = rng.standard_normal(shape[:-1] + (n_long,))
+    f = np.arange(n_long // 2 + 1, dtype=np.float64)
     filt = np.zeros_like(f)
     filt[1:] = 1.0 / np.sqrt(f[1:])  # power ~ 1/f
-    pink = scipy.fft.irfft(scipy.fft.rfft(white, axis=-1) * filt, n=n, axis=-1)
+    pink = scipy.fft.irfft(scipy.fft.rfft(white, axis=-1) * filt, n=n_long, axis=-1)[..., :n]
     sd = pink.std()
     return pink * (rms / sd) if sd > 0 else pink
 

@@ -38,18 +38,21 @@ Metropolis move of one vertex that re-expresses every pixel in the new simplex (
 unchanged; Jacobian = volume ratio ** n) travels along that ridge directly.
 
 Calibration (default chain, K=3; coverage of the true abundances by the 95 % intervals):
-Dirichlet(0.5) and Dirichlet(1) mixtures with Gaussian noise 0.95; EELS fields
-('eels-si-mixed' simulator) with floor 0.002: 0.90 / 0.78 / 0.90 (seeds 0/1/2), RMSE
-0.014-0.019, R-hat <= 1.08 (seed 1 never exceeds 0.965 in one component).
-Identifiability: the data fix only their hull. Both '*-mixed' presets draw
-a = m + (1 - sum m) b with floors m_k ~ 0.014-0.026, so every pixel is a mixture of
-'inner' endmembers and the true pure ones are not identified; the posterior sits on
-the hull (abundance slope ~1.07 against the truth) and covers the hull coordinates b
-(0.93 / 0.80 / 0.93 on 'eels-si-mixed' seeds 0/1/2, 0.79 / 0.74 on 'cits-grid-mixed'
-seeds 0/1), but only 50-57 % ('eels-si-mixed', RMSE 0.027-0.028) and
-18-25 % ('cits-grid-mixed', RMSE 0.024-0.026) of the true abundances. The uniform prior
-met those presets' targets better (0.81-0.92 and 0.51-0.53) only because its outward
-bias happened to match the floor.
+Dirichlet(0.5) and Dirichlet(1) mixtures with Gaussian noise 0.95; the '*-mixed' presets
+(smooth softmax fields of contrast 4, floor 1e-4: every phase > 0.99 somewhere), seeds 0-4,
+workflow defaults (``validate_unmix`` in benchmarks/VALIDATION.md): 'eels-si-mixed' 0.914-0.946,
+RMSE 0.011-0.014; 'cits-grid-mixed' 0.904-0.954, RMSE 0.007-0.011.
+Identifiability: the data fix only their hull, and the posterior puts the vertices on it (a
+Dirichlet prior on n ~ 2000 independent pixels is certain that some pixel lies within ~1e-3
+of every vertex). Where no pixel is nearly pure the intervals therefore miss: with the presets'
+former fields (contrast 2.5, floor 0.02, no pixel purer than 0.96) the posterior covered the
+hull coordinates (a - m) / (1 - sum m) at 0.80-0.93 but only 50-57 % ('eels-si-mixed') and
+18-25 % ('cits-grid-mixed') of the true abundances; at floor 1e-3, contrast 2.5, smooth
+fields hold only ~5-20 independent patches, a component's purest pixel is often 0.5-3 % short
+of its vertex, and coverage was 0.79-0.92 (EELS) and 0.77-0.91 (CITS). Not the noise model
+(white Gaussian noise in its place: same bias) nor mixing (vertex autocorrelation at lag 100
+below 0.15); iid logistic-normal abundances reaching their vertices are covered at
+0.93-0.94. A spatial prior on the abundances would be the remedy for such data.
 
 Known references (``references``): spectra held fixed as the first r endmembers. They
 need not lie in the data's PCA subspace, so the sampler's affine subspace is built
@@ -57,13 +60,13 @@ around them (their mean as origin, their differences as the first axes, the data
 leading directions off them as the rest): ``M = mean + T V'`` then holds the references
 exactly and every conditional (abundances, noise, the free endmembers) stays exact in
 the full channel space. With the true pure spectra as references (600 sweeps, 200
-burn-in) the floor no longer hides them: 'eels-si-mixed' coverage 0.952 / 0.950 / 0.949
-(seeds 0/1/2), RMSE 0.0134-0.0136 (FCLS on the same spectra 0.0141-0.0142), R-hat
-<= 1.01; 'cits-grid-mixed' RMSE 0.0059-0.0061 (FCLS 0.0063) but coverage only
-0.80 / 0.82 / 0.85: that simulator's 1/f noise is circular over each sweep, which
-leaves the low odd DCT coordinates correlated (|r| <= 0.3), so the diagonal noise model
-overstates the abundance precision. With r < K the free endmembers still sit on the
-data hull (two true references on 'eels-si-mixed' seed 0: coverage 0.79).
+burn-in): 'eels-si-mixed' coverage 0.958 / 0.953 / 0.951 (seeds 0/1/2), RMSE 0.0107-0.0113
+(FCLS on the same spectra 0.0116-0.0125); 'cits-grid-mixed' 0.948 / 0.943 / 0.948 / 0.945 /
+0.938 (seeds 0-4), RMSE 0.0049-0.0052 (FCLS 0.0053-0.0057). On the former fields the CITS
+intervals were too narrow (0.80-0.85) while the simulator's 1/f noise was periodic over
+each sweep, and 0.81-0.88 after that was fixed; eigenvectors of a Toeplitz covariance
+estimated from the residuals off the PCA subspace did worse there (0.85-0.89). With r < K
+the free endmembers still sit on the data hull.
 """
 
 from __future__ import annotations

@@ -119,6 +119,15 @@ def _lack_of_fit(x_power, XSt, G, C) -> float:
     return float(100.0 * np.sqrt(max(e2, 0.0) / x_power))
 
 
+def _average_purest(X, S0, fraction: float) -> np.ndarray:
+    """Each row of S0 replaced by the mean of the samples with the largest FCLS abundance of it."""
+    from .abundance import fcls
+    n, k = X.shape[0], S0.shape[0]
+    count = int(min(max(10, round(fraction * n)), max(1, n // (2 * k))))
+    C = fcls(X, S0)
+    return np.stack([X[np.argpartition(-C[:, j], count - 1)[:count]].mean(axis=0) for j in range(k)])
+
+
 # ----------------------------------------------------------------------------- estimator
 class MCRALS(UnmixingEstimator):
     """Multivariate curve resolution by alternating least squares with pluggable constraints.
@@ -141,6 +150,14 @@ class MCRALS(UnmixingEstimator):
     init : {"nfindr", "vca"} or array (k, n_features)
         Initial spectra: N-FINDR or VCA endmembers of X, or given spectra. Fixed
         references replace the extracted endmembers closest to them in spectral angle.
+    init_average : float
+        With "nfindr"/"vca": each extracted endmember is replaced by the mean of the
+        ``init_average`` fraction of samples (at least 10) with the largest FCLS abundance of it.
+        Why: those methods pick the single most extreme samples, whose noise carries them outside
+        the true simplex, and ALS under non-negativity keeps any simplex that holds every sample,
+        so the start's excess stays ('eels-si-mixed' seeds 0/1: abundance slope 0.87/0.83, RMSE
+        0.062/0.075); averaging the purest samples starts inside and ALS grows it only as far as
+        the noisy samples push it (slope 0.93/0.93, RMSE 0.032/0.032). 0 keeps the extracted samples.
     max_iter : int
         Maximum number of ALS iterations (one C-step and one S-step each).
     tol : float
@@ -169,13 +186,14 @@ class MCRALS(UnmixingEstimator):
     accepts_dask = False
 
     def __init__(self, n_components: int | None = None, *, constraints=("nonneg", "closure"), references=None,
-                 selectivity=None, init="nfindr", max_iter: int = 200, tol: float = 1e-7, weights=None,
-                 random_state=None, progress=None):
+                 selectivity=None, init="nfindr", init_average: float = 0.01, max_iter: int = 300,
+                 tol: float = 1e-7, weights=None, random_state=None, progress=None):
         super().__init__(n_components, random_state=random_state)
         self.constraints = constraints
         self.references = references
         self.selectivity = selectivity
         self.init = init
+        self.init_average = init_average
         self.max_iter = max_iter
         self.tol = tol
         self.weights = weights
@@ -190,6 +208,9 @@ class MCRALS(UnmixingEstimator):
             raise InputError(f"tol must be a non-negative number, got {self.tol!r}")
         if self.progress is not None and not callable(self.progress):
             raise InputError("progress must be a callable(done, total) or None")
+        avg = self.init_average
+        if isinstance(avg, bool) or not isinstance(avg, numbers.Real) or not 0 <= avg < 1:
+            raise InputError(f"init_average must be a fraction in [0, 1), got {avg!r}")
         init_array = None
         if isinstance(self.init, str):
             if self.init not in ("nfindr", "vca"):
@@ -234,6 +255,8 @@ class MCRALS(UnmixingEstimator):
         else:
             est = NFINDR if self.init == "nfindr" else VCA
             S0 = est(k, random_state=self.random_state).fit(X).components_.copy()
+            if self.init_average > 0:
+                S0 = _average_purest(X, S0, self.init_average)
             if plan.fixed_index is not None:
                 S0 = _place_references(S0, plan)
         if plan.fixed_index is not None:
