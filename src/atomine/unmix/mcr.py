@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
 from ..errors import InputError
 from ._base import UnmixingEstimator, check_matrix, check_n_components
-from .abundance import solve_gram
+from .abundance import fcls, solve_gram
 from .constraints import Constraint, Plan, Selectivity, resolve
 from .constraints import FixedSpectra as _FixedSpectra
 from .n_components import estimate_n_components
@@ -121,7 +121,6 @@ def _lack_of_fit(x_power, XSt, G, C) -> float:
 
 def _average_purest(X, S0, fraction: float) -> np.ndarray:
     """Each row of S0 replaced by the mean of the samples with the largest FCLS abundance of it."""
-    from .abundance import fcls
     n, k = X.shape[0], S0.shape[0]
     count = int(min(max(10, round(fraction * n)), max(1, n // (2 * k))))
     C = fcls(X, S0)
