@@ -18,7 +18,7 @@ Criteria for K:
   Poisson-weighted counts it comes out near 1.
 * ``"hysime"`` / ``"cv"``: :func:`atomine.unmix.estimate_n_components` on the weighted
   data. HySime's regression noise estimate is biased low when pixels are not many times
-  the channels (it gave 50 on the 2304 x 500 'eels-si-mixed'), so it is not the default.
+  the channels (it gave 51-52 on the 2304 x 500 'eels-si-mixed'), so it is not the default.
 
 What was removed is reported per pixel as the reduced chi-square of the removed part
 against the Poisson expectation (the denoised counts): about 1 everywhere means only

@@ -18,7 +18,8 @@ BAYES_ITER, BAYES_BURN_IN = 1000, 500
 
 def _denoised_vertices(est) -> np.ndarray:
     """N-FINDR's vertex pixels projected on its own PCA subspace (mean + k-1 axes): the noise off the
-    signal subspace is removed, which on 'eels-si-mixed' takes the spectral angles from ~3 to < 1 deg."""
+    signal subspace is removed, which on 'eels-si-mixed' took the spectral angles from ~3 to < 1 deg
+    (measured on the preset's former, less pure fields)."""
     E, mean, axes = est.components_, est.mean_, est.axes_
     return mean + (E - mean) @ axes @ axes.T
 
