@@ -143,6 +143,8 @@ def test_noise_levels_are_as_set(grid):
     p = (pink.data.values - pink.truth.maps.iv_noiseless.values).astype(np.float64)
     assert p.std() == pytest.approx(2e-12, rel=0.02)
     assert np.mean(p[..., 1:] * p[..., :-1]) / p.var() > 0.5  # 1/f: correlated along the sweep
+    # ... but not periodic over it: the sweep's end is no closer to its start than to any far sample
+    assert abs(np.mean(p[..., 0] * p[..., -1])) / p.var() < 0.2
 
 
 def test_topography_follows_the_set_point_ldos(grid):

@@ -12,14 +12,11 @@ import numpy as np
 
 from ..data import Simulation
 from . import fields
+from .fields import MIXED_CONTRAST, MIXED_FLOOR
 from .cits_dos import GappedDOS, MetallicDOS, ResonanceDOS
 
 SHAPE = (40, 40)
 PIXEL_NM = 0.5
-# the '*-mixed' abundances: softmax fields strictly inside the simplex whose purest pixels reach > 0.99 of
-# every phase (seeds 0-4). Why not a floor of 0.02: then no pixel is pure, the data's hull lies inside
-# the true simplex, and no unmixing without reference spectra can identify the pure spectra
-MIXED_CONTRAST, MIXED_FLOOR = 4.0, 1e-4
 BIAS_V = np.linspace(-1.0, 1.0, 201)
 SEEDS_NM = ((4.0, 5.0), (15.0, 6.0), (10.0, 15.0))
 WALL_WIDTH_NM = 1.5
@@ -44,8 +41,8 @@ def cits_grid_mixed(seed: int = 0) -> Simulation:
     """The same three DOS types mixed by smooth random fields strictly inside the simplex."""
     from .cits import simulate_cits
 
-    ab = fields.random_fields(SHAPE, PIXEL_NM, 3, correlation_length_nm=2.5, contrast=MIXED_CONTRAST, min_abundance=MIXED_FLOOR,
-                              names=[d.name for d in DOS], seed=seed)
+    ab = fields.random_fields(SHAPE, PIXEL_NM, 3, correlation_length_nm=2.5, contrast=MIXED_CONTRAST,
+                              min_abundance=MIXED_FLOOR, names=[d.name for d in DOS], seed=seed)
     return simulate_cits(DOS, ab, BIAS_V, seed=seed, title="CITS: three DOS types mixed by smooth random fields",
                          **_ACQUISITION)
 

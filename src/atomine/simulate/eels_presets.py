@@ -12,14 +12,11 @@ import xarray as xr
 
 from ..data import Simulation, image
 from . import fields
+from .fields import MIXED_CONTRAST, MIXED_FLOOR
 from .eels_spectra import Phase
 
 SHAPE = (48, 48)
 PIXEL_NM = 0.25
-# the '*-mixed' abundances: softmax fields strictly inside the simplex whose purest pixels reach > 0.99 of
-# every phase (seeds 0-4). Why not a floor of 0.02: then no pixel is pure, the data's hull lies inside
-# the true simplex, and no unmixing without reference spectra can identify the pure spectra
-MIXED_CONTRAST, MIXED_FLOOR = 4.0, 1e-4
 ENERGY = 400.0 + np.arange(500) * 1.0
 LOWLOSS_ENERGY = -5.0 + np.arange(551) * 0.1
 BOUNDARIES_NM = (5.0, 7.0)
@@ -52,8 +49,8 @@ def eels_si_mixed(seed: int = 0) -> Simulation:
     """The same three phases as smooth random abundances strictly inside the simplex (min 1e-4, purest > 0.99)."""
     from .eels import simulate_eels
 
-    ab = fields.random_fields(SHAPE, PIXEL_NM, 3, correlation_length_nm=1.5, contrast=MIXED_CONTRAST, min_abundance=MIXED_FLOOR,
-                              names=[p.name for p in PHASES], seed=seed)
+    ab = fields.random_fields(SHAPE, PIXEL_NM, 3, correlation_length_nm=1.5, contrast=MIXED_CONTRAST,
+                              min_abundance=MIXED_FLOOR, names=[p.name for p in PHASES], seed=seed)
     return simulate_eels(PHASES, ab, ENERGY, counts_per_channel=400.0, seed=seed,
                          title="EELS SI, three phases mixed by smooth random fields")
 

@@ -218,6 +218,12 @@ def _gaussian_random_field(rng: np.random.Generator, n_fields: int, ny: int, nx:
     return f / np.where(sd > 0, sd, 1.0)
 
 
+# the '*-mixed' abundances: softmax fields strictly inside the simplex whose purest pixels reach > 0.99 of
+# every phase (seeds 0-4). Why not a floor of 0.02: then no pixel is pure, the data's hull lies inside
+# the true simplex, and no unmixing without reference spectra can identify the pure spectra
+MIXED_CONTRAST, MIXED_FLOOR = 4.0, 1e-4
+
+
 def random_fields(shape, pixel_size_nm: float, n_components: int, correlation_length_nm: float, *,
                   contrast: float = 2.0, min_abundance: float = 0.02, names: Sequence[str] | None = None,
                   seed: int = 0, origin_nm: tuple[float, float] = (0.0, 0.0)) -> xr.DataArray:
